@@ -373,3 +373,133 @@ def test_twin_pearson_is_one_gemm(shape, d):
     with _CountMatmuls() as counter:
         B.pearson_matrix(x, d=d)
     assert counter.n == 1
+
+
+# ---------------------------------------------------------------- the fused centred Gram and its shortcuts
+
+from theory.batched import pearson as BP  # noqa: E402
+
+
+def _plain_centred_gram(x):
+    """``Z Zᵀ`` by plain autograd ops, ``x`` ``(B, b, C, P)``: the expression :class:`_CentredGram` fuses."""
+    z = x - x.mean(dim=1, keepdim=True)
+    return torch.einsum("nkcp,nkdp->ncd", z, z)
+
+
+@pytest.mark.parametrize("p", [1, 3, BP._BATCHED_BACKWARD_MIN_P, 40], ids=lambda p: f"P={p}")
+def test_centred_gram_value_and_gradients_match_plain_autograd(p):
+    """Both backward layouts (one GEMM then a copy, per-sample GEMMs) against autograd of the plain
+    expression, with a leading batch axis; the second derivative by gradgradcheck."""
+    g = torch.Generator().manual_seed(p)
+    x = torch.randn(2, 5, 3, p, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, 3, generator=g, dtype=torch.float64)
+    got, m = BP._CentredGram.apply(x)
+    want = _plain_centred_gram(x)
+    torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(m, (x - x[:, :1]).mean(dim=1), rtol=1e-13, atol=1e-13)
+    (gx,) = torch.autograd.grad((got * w).sum(), x)
+    (wx,) = torch.autograd.grad((want * w).sum(), x)
+    torch.testing.assert_close(gx, wx, rtol=1e-12, atol=1e-12)
+    small = x[:1, :3].detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a: BP._CentredGram.apply(a)[0], (small,))
+    assert torch.autograd.gradgradcheck(lambda a: BP._CentredGram.apply(a)[0], (small,))
+
+
+def _tol_unit(x):
+    b, p = x.shape[-3], x.shape[-1]
+    return BP.DEAD_RTOL * torch.finfo(x.dtype).eps * (b * p) ** 0.5
+
+
+def _check_bracket(dtype, b, p, kinds, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    chans = []
+    for k in kinds:
+        base = torch.rand(1, p, generator=g, dtype=torch.float64) + 0.5
+        if k == "random":
+            ch = torch.rand(b, p, generator=g, dtype=torch.float64)
+        elif k == "zero":
+            ch = torch.zeros(b, p, dtype=torch.float64)
+        elif k == "constant":
+            ch = base.expand(b, p)
+        elif k.startswith("jitter"):
+            ch = base * (1 + 10.0 ** float(k.split(":")[1]) * torch.randn(b, p, generator=g, dtype=torch.float64))
+        else:   # one entry raised so that the centred norm is k times the threshold, up to rounding
+            ch = base.expand(b, p).clone()
+            unit = BP.DEAD_RTOL * torch.finfo(dtype).eps * (b * p) ** 0.5
+            ch[1, 0] += float(k.split(":")[1]) * unit * float(base.max()) / (1 - 1 / b) ** 0.5
+        chans.append(ch)
+    x = (scale * torch.stack(chans, dim=1)).to(dtype).unsqueeze(0)             # (1, b, C, P)
+    gram, m = BP._CentredGram.apply(x)
+    n2 = gram.diagonal(dim1=-2, dim2=-1)
+    mean_sq = (x[:, 0] + m).square().sum(dim=-1)
+    exact = n2.sqrt() > _tol_unit(x) * x.abs().amax(dim=(-3, -1))
+    torch.testing.assert_close(BP._live_channels(x, n2, mean_sq), exact, rtol=0, atol=0)
+
+
+@given(st.data())
+def test_live_channel_bracket_decides_like_the_exact_rule(data):
+    """``_live_channels`` brackets max|I| by the channel's 2-norm; its decision must equal the exact rule
+    ``||I - Ī|| > DEAD_RTOL·eps·max|I|·sqrt(b·P)`` on the same centred norms, including channels whose
+    variation over the batch straddles the threshold (relative jitter 10^u, u drawn across it, and one
+    entry raised to k times the threshold, k in [0.3, 3])."""
+    dtype = data.draw(st.sampled_from([torch.float32, torch.float64]), label="dtype")
+    b, p = data.draw(st.integers(2, 6), label="b"), data.draw(st.integers(1, 40), label="P")
+    lo, hi = (-9, -2) if dtype == torch.float32 else (-18, -10)
+    kind = st.one_of(st.sampled_from(["random", "zero", "constant"]),
+                     st.floats(lo, hi).map(lambda u: f"jitter:{u}"),
+                     st.floats(0.3, 3.0).map(lambda k: f"threshold:{k}"))
+    kinds = data.draw(st.lists(kind, min_size=1, max_size=6), label="channel kinds")
+    scale = 10.0 ** data.draw(st.integers(-3, 6), label="lg scale")
+    _check_bracket(dtype, b, p, kinds, scale, data.draw(st.integers(0, 2**16), label="seed"))
+
+
+@pytest.mark.parametrize("dtype,b,p,kinds", [
+    (torch.float32, 4, 3, ["random", "zero", "constant", "jitter:-7.5", "threshold:0.9"]),
+    # b = 2, P = 1: the 2-norm is only sqrt(2)·max, so the bracket's slack matters for k in (0.71, 1)
+    (torch.float64, 2, 1, ["threshold:0.8", "threshold:0.95", "threshold:1.1", "random"]),
+    (torch.float32, 2, 1, ["threshold:0.75", "threshold:0.9", "threshold:1.05", "zero"]),
+], ids=["mixed-f32", "b2-f64", "b2-f32"])
+def test_live_channel_bracket_pinned_cases(dtype, b, p, kinds):
+    _check_bracket(dtype, b, p, kinds, 1e3, 0)
+
+
+class _CountOps(TorchDispatchMode):
+    def __init__(self, names):
+        super().__init__()
+        self.names, self.counts = names, dict.fromkeys(names, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.counts:
+            self.counts[name] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_exact_channel_maximum_is_computed_only_for_undecided_channels():
+    """A ReLU-like stage output (with a dead channel) is decided by the 2-norm bracket, with no max|x|
+    pass; channels whose centred norm is within the bracket of the threshold take the exact rule."""
+    x = torch.relu(torch.randn(8, 6, 5, 5, generator=torch.Generator().manual_seed(1)))
+    x[:, 2] = 0.0
+    with _CountOps(["amax"]) as ops:
+        B.pearson_matrix(x, d=2)
+    assert ops.counts["amax"] == 0
+    # ones with one entry raised by k·unit: centred norm k·unit·sqrt(3/4) against the threshold unit·max
+    x = torch.ones(4, 3, 3, dtype=torch.float64)
+    x[:, 0] = torch.arange(12.0, dtype=torch.float64).reshape(4, 3)
+    unit = _tol_unit(x.unsqueeze(0))
+    x[1, 1, 0] += 1.5 * unit     # 1.30 * threshold: live
+    x[1, 2, 0] += 1.0 * unit     # 0.87 * threshold: dead
+    with _CountOps(["amax"]) as ops:
+        f = B.pearson_matrix(x, d=1)
+    assert ops.counts["amax"] == 1
+    assert f[1, 1] == 1.0 and torch.all(f[2] == 0)
+    np.testing.assert_allclose(f.numpy(), R.pearson_matrix(x.numpy(), d=1), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("spatial", [(2, 2), (6, 6)], ids=["P=4", "P=36"])
+def test_twin_mfd_backward_is_one_gemm(spatial):
+    x = torch.randn(6, 4, *spatial, dtype=torch.float64, requires_grad=True)
+    loss = B.mfd_loss(x, d=2)
+    with _CountMatmuls() as counter:
+        loss.backward()
+    assert counter.n == 1
