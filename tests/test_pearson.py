@@ -386,13 +386,17 @@ def _plain_centred_gram(x):
     return torch.einsum("nkcp,nkdp->ncd", z, z)
 
 
-@pytest.mark.parametrize("p", [1, 3, BP._BATCHED_BACKWARD_MIN_P, 40], ids=lambda p: f"P={p}")
-def test_centred_gram_value_and_gradients_match_plain_autograd(p):
-    """Both backward layouts (one GEMM then a copy, per-sample GEMMs) against autograd of the plain
-    expression, with a leading batch axis; the second derivative by gradgradcheck."""
+@pytest.mark.parametrize("c,p", [(3, 1), (3, 3), (10, 36), (3, 12), (3, 40)],
+                         ids=["channel-gemm-P1", "channel-gemm-P3", "channel-batched", "sample-P12", "sample-P40"])
+def test_centred_gram_value_and_gradients_match_plain_autograd(c, p):
+    """Every layout (channel layout with one GEMM then a copy or per-sample GEMMs backward; sample
+    layout) against autograd of the plain expression, with a leading batch axis; the second derivative
+    by gradgradcheck."""
+    assert BP._sample_layout(c, p) == (p >= 4 * c)
+    assert (p >= BP._BATCHED_BACKWARD_MIN_P) == (p >= 32)
     g = torch.Generator().manual_seed(p)
-    x = torch.randn(2, 5, 3, p, generator=g, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 3, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 5, c, p, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, c, c, generator=g, dtype=torch.float64)
     got, m = BP._CentredGram.apply(x)
     want = _plain_centred_gram(x)
     torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
@@ -400,7 +404,7 @@ def test_centred_gram_value_and_gradients_match_plain_autograd(p):
     (gx,) = torch.autograd.grad((got * w).sum(), x)
     (wx,) = torch.autograd.grad((want * w).sum(), x)
     torch.testing.assert_close(gx, wx, rtol=1e-12, atol=1e-12)
-    small = x[:1, :3].detach().clone().requires_grad_(True)
+    small = x[:1, :2].detach().clone().requires_grad_(True)                 # same layout as x
     assert torch.autograd.gradcheck(lambda a: BP._CentredGram.apply(a)[0], (small,))
     assert torch.autograd.gradgradcheck(lambda a: BP._CentredGram.apply(a)[0], (small,))
 

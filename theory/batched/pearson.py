@@ -10,11 +10,12 @@ are finite (no NaN) everywhere; they are zero through the dead entries. (The pol
 discontinuity: a finite-difference check that perturbs a dead channel's own values makes it live,
 so gradchecks keep dead channels constant.)
 
-Cost (:class:`_CentredGram`): forward, one strided write of the shifted input into a ``(C, b, P)``
-buffer, one mean, one in-place centring and one GEMM ``(C, b·P) × (b·P, C)``; backward, one GEMM
-``(G' + G'ᵀ) Z`` (the centring's adjoint is the identity on it: see the class). Autograd through the
-plain expression would take three GEMMs and about six more passes over the input. The centred norms
-are the Gram matrix's diagonal.
+Cost (:class:`_CentredGram`): forward, one write of the shifted input (transposed to ``(C, b, P)``
+unless ``P >= 4C``), one mean, one in-place centring and one GEMM ``(C, b·P) × (b·P, C)`` (or ``b``
+small ones); backward, one GEMM ``(G' + G'ᵀ) Z`` (the centring's adjoint is the identity on it: see
+the class). Autograd through the plain expression would take three GEMMs and about six more passes
+over the input. The centred norms are the Gram matrix's diagonal; the dead-channel rule needs no
+extra pass in practice (:func:`_live_channels`).
 """
 
 from __future__ import annotations
@@ -47,43 +48,64 @@ def _check_channels(x: torch.Tensor, d: int, name: str = "features") -> None:
                          f"got shape {tuple(x.shape)}")
 
 
-# Backward layout choice, measured on a 2-core EPYC (float32, b = 128): per-sample GEMMs S·Z_k written
-# straight into the input's (b, C, P) layout win for P >= 196 (2-5x), tie at P = 49, lose at P = 16.
+# Layouts of the centred values Z, chosen from timings on a 2-core EPYC (float32, b = 128, ResNet18
+# stage shapes): "sample" (B, b, C, P) when P >= 4·C, where G = Σ_k Z_k Z_kᵀ as b small GEMMs beats one
+# thin GEMM (C = 16, P = 784: 0.6 vs 0.9 ms) and the input layout needs no transposed write; otherwise
+# "channel" (B, C, b·P), one GEMM. Backward in the channel layout: per-sample GEMMs S·Z_k written
+# straight into the input's layout for P >= 32 (2-5x faster at P >= 196), else one GEMM and a copy.
+_SAMPLE_LAYOUT_MIN_P_PER_C = 4
 _BATCHED_BACKWARD_MIN_P = 32
 
 
+def _sample_layout(c: int, p: int) -> bool:
+    return p >= _SAMPLE_LAYOUT_MIN_P_PER_C * c
+
+
 class _CentredGram(torch.autograd.Function):
-    """``G = Z Zᵀ`` with ``Z = (x - x_1) - mean_k (x - x_1)`` laid out ``(B, C, b·P)``; ``x`` ``(B, b, C, P)``.
-    Also returns (not differentiable) the shifted mean ``mean_k (x - x_1)``, ``(B, C, P)``.
+    """``G = Z Zᵀ`` (``(B, C, C)``) with ``Z = (x - x_1) - mean_k (x - x_1)``, ``x`` ``(B, b, C, P)``, the
+    sums running over samples ``k`` and positions; also returns (not differentiable) the shifted mean
+    ``mean_k (x - x_1)``, ``(B, C, P)``.
 
     The shift by the first sample keeps a channel that is constant over the batch exactly zero after
     centring (as in the reference). Backward: ``∂/∂Z <G', Z Zᵀ> = S Z`` with ``S = G' + G'ᵀ``; the
     centring is an orthogonal projection over the sample axis and ``S Z`` already lies in its range
-    (``Σ_k Z_k = 0``), so ``S Z`` is the gradient with respect to ``x`` itself: one GEMM (or one batched
-    GEMM over the samples, which writes the input's layout directly; see ``_BATCHED_BACKWARD_MIN_P``). Twice
-    differentiable: under ``create_graph`` the backward rebuilds ``Z`` with differentiable ops.
+    (``Σ_k Z_k = 0``), so ``S Z`` is the gradient with respect to ``x`` itself: one (batched) GEMM. The
+    layout of ``Z`` is chosen by shape (see ``_sample_layout``). Twice differentiable: under
+    ``create_graph`` the backward rebuilds ``Z`` with differentiable ops.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor):
         n, b, c, p = x.shape
-        buf = torch.empty((n, c, b, p), dtype=x.dtype, device=x.device)
-        torch.sub(x, x[:, :1], out=buf.permute(0, 2, 1, 3))                 # shift, written transposed
-        m = buf.mean(dim=2, keepdim=True)
-        buf.sub_(m)                                                           # I_k - Ī, eq. 6
-        z = buf.view(n, c, b * p)
+        if _sample_layout(c, p):
+            z = torch.sub(x, x[:, :1])                                        # shift by the first sample
+            m = z.mean(dim=1)
+            z.sub_(m.unsqueeze(1))                                            # I_k - Ī, eq. 6
+            g = (z @ z.mT).sum(dim=1)
+        else:
+            buf = torch.empty((n, c, b, p), dtype=x.dtype, device=x.device)
+            torch.sub(x, x[:, :1], out=buf.permute(0, 2, 1, 3))             # shift, written transposed
+            m = buf.mean(dim=2)
+            buf.sub_(m.unsqueeze(2))                                          # I_k - Ī, eq. 6
+            z = buf.view(n, c, b * p)
+            g = z @ z.mT
         ctx.save_for_backward(x, z)
         ctx.mark_non_differentiable(m)
-        return z @ z.mT, m.squeeze(2)
+        return g, m
 
     @staticmethod
-    def backward(ctx, dg: torch.Tensor, _dm) -> torch.Tensor:
+    def backward(ctx, dg: torch.Tensor, _dm):
         x, z = ctx.saved_tensors
         n, b, c, p = x.shape
+        sample = _sample_layout(c, p)
         if torch.is_grad_enabled():                                           # double backward
             y = x - x[:, :1]
-            z = (y - y.mean(dim=1, keepdim=True)).transpose(1, 2).reshape(n, c, b * p)
+            z = y - y.mean(dim=1, keepdim=True)
+            if not sample:
+                z = z.transpose(1, 2).reshape(n, c, b * p)
         s = dg + dg.mT
+        if sample:
+            return s.unsqueeze(1) @ z                                         # S Z_k, (B, b, C, P)
         if p >= _BATCHED_BACKWARD_MIN_P:                                      # S Z_k per sample, (B, b, C, P)
             return s.unsqueeze(1) @ z.view(n, c, b, p).transpose(1, 2)
         return (s @ z).view(n, c, b, p).transpose(1, 2).contiguous()      # one GEMM, then the layout
