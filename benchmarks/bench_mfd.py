@@ -3,11 +3,11 @@
 Both steps go through the training engine's own code path (:class:`experiments.training.engine.Trainer`:
 stage capture hooks, ``compute_loss`` = cross-entropy [+ λ Σ_s L_MFD on ``stage0`` .. ``stage4``, each by
 :func:`theory.batched.pearson.mfd_loss`], ``backward``, SGD step) on the same fixed batch, the two
-models starting from the same weights. Steps alternate softmax / MFD / softmax / ... so that load
-changes on a shared machine hit both alike; the overhead is the median over pairs of (MFD step / the
-softmax step just before it) - 1, with its interquartile range (also printed: the ratio of the two
-medians). Target: MFD overhead <= 10 % on
-CPU; the MFD paper reports +52-65 % per epoch on a GPU, its Table VII). Also printed: the forward+backward
+models starting from the same weights. Steps alternate in ABBA order (softmax, MFD, MFD, softmax,
+softmax, ...) so that load changes on a shared machine hit both alike and an effect of going first or
+second cancels; the overhead is the median over pairs of (MFD step / its neighbouring softmax step) - 1, with
+its interquartile range (also printed: the ratio of the two medians). Target: MFD overhead <= 10 % on
+CPU (the MFD paper reports +52-65 % per epoch on a GPU, its Table VII). Also printed: the forward+backward
 time of the MFD loss alone per stage, on the captured stage outputs, and its sum divided by the softmax step
 time: a second estimate of the overhead that is less sensitive to load swings between the two steps.
 
@@ -81,9 +81,13 @@ def bench_width(width: float, *, batch: int = 128, repeats: int = 20, warmup: in
             _step(base, x, y)
             _step(mfd, x, y)
         tb, tm = [], []
-        for _ in range(repeats):
-            tb.append(_step(base, x, y))
-            tm.append(_step(mfd, x, y))
+        for i in range(repeats):                              # ABBA order: order effects cancel in pairs
+            if i % 2 == 0:
+                tb.append(_step(base, x, y))
+                tm.append(_step(mfd, x, y))
+            else:
+                tm.append(_step(mfd, x, y))
+                tb.append(_step(base, x, y))
         # the MFD loss alone, forward + backward, on each captured stage output
         with capture_stages(mfd.model, STAGES, detach=True) as feats:
             mfd.model(x)
@@ -98,7 +102,7 @@ def bench_width(width: float, *, batch: int = 128, repeats: int = 20, warmup: in
                 f.grad = None
             per_stage[s] = {"shape": list(f.shape), "seconds": statistics.median(ts)}
         mb, mm = statistics.median(tb), statistics.median(tm)
-        pairs = [m / b - 1.0 for b, m in zip(tb, tm)]          # each MFD step against the softmax step before it
+        pairs = [m / b - 1.0 for b, m in zip(tb, tm)]          # each MFD step against its neighbouring softmax step
         q1, _, q3 = statistics.quantiles(pairs, n=4) if len(pairs) > 1 else (pairs[0],) * 3
         return {"width": width, "batch": batch, "repeats": repeats, "threads": torch.get_num_threads(),
                 "softmax_step_s": mb, "mfd_step_s": mm, "overhead_of_medians": mm / mb - 1.0,
