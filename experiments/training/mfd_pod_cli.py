@@ -95,7 +95,7 @@ def add_subcommands(sub, common_flags, plan_kwargs) -> None:
         p.add_argument("--results-dir", default=None, help=f"default reports/training/results-{which}")
         p.add_argument("--out-dir", default=None, help="default reports/training")
         p.add_argument("--bench-json", default=None,
-                       help="MFD: benchmark JSON to include (default <results-dir>/bench_mfd.json if present)")
+                       help="MFD: benchmark JSON to include (default: every <results-dir>/bench_mfd*.json)")
         p.set_defaults(func=_report_cmd(which))
 
 
