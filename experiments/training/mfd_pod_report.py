@@ -82,6 +82,54 @@ def _plt():
     return plt
 
 
+def _figures_dir(out_dir) -> Path:
+    fig_dir = Path(out_dir) / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    return fig_dir
+
+
+def _save(plt, fig, fig_dir: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(fig_dir / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
+def _sweep_vs_paper(plt, xs, rows_at, paper: dict, *, ours_title: str, paper_title: str, xlabel: str,
+                    ylabel: str, ours_label=None, paper_label=None, log2: bool = False):
+    """Two panels: our top test accuracy (mean ± std over seeds) against ``xs``, and the paper's curve."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    m = np.array([rows_at(x)["best"][0] for x in xs]) * 100
+    e = np.array([rows_at(x)["best"][1] or 0.0 for x in xs]) * 100
+    axes[0].errorbar(xs, m, yerr=e if e.any() else None, fmt="o-", capsize=3, label=ours_label)
+    axes[0].set_title(ours_title, fontsize=9)
+    pk = sorted(k for k in paper if k is not None)
+    axes[1].plot(pk, [paper[k] for k in pk], "o-", color="k", label=paper_label)
+    axes[1].set_title(paper_title, fontsize=9)
+    for ax in axes:
+        if log2:
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    return fig, axes
+
+
+def _accuracy_row(label: str, paper: dict, pidx: int, r) -> list:
+    """Paper CIFAR-10/100 beside ours: top and last-epoch test accuracy (mean ± std), per-seed top."""
+    return [label, f"{paper['CIFAR-10'][pidx]:.2f}", f"{paper['CIFAR-100'][pidx]:.2f}",
+            _pm(*r["best"]) if r else "–", _pm(*r["last"]) if r else "–",
+            ", ".join(f"{v * 100:.2f}" for v in r["best_each"]) if r else "–"]
+
+
+def _section_head(group: str, records, protocols: dict) -> tuple[str, str, list[str]]:
+    """``(protocol, " --tag T" or "", heading lines)`` of one result group's report section."""
+    proto = _protocol_of(group)
+    desc = protocols.get(proto, {}).get("description", "")
+    tag = f" --tag {group.split('-', 1)[1]}" if _tagged(group) else ""
+    return proto, tag, [f"## Results: `{group}`", "", f"Protocol **{group}** ({desc}){_TAG_NOTE if _tagged(group) else ''}. "
+                        f"Runs: {_describe(records)}.", ""]
+
+
 def _describe(records) -> str:
     c0, s0 = records[0]["config"], records[0]["summary"]
     keys = ["train_per_class", "test_per_class", "epochs", "lr_milestones", "batch_size", "lr", "momentum",
@@ -170,8 +218,7 @@ def _mfd_fig_maps(group, rows, out_dir) -> list[tuple[str, str]]:
                 break
     if len(arrays) < 1:
         return made
-    fig_dir = Path(out_dir) / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = _figures_dir(out_dir)
     for stage, fig_no in (("stage0", 4), ("stage1", 5)):
         present = [(k, lab) for k, lab in pair if k in arrays and f"maps_{stage}" in arrays[k][0]]
         if not present:
@@ -199,10 +246,7 @@ def _mfd_fig_maps(group, rows, out_dir) -> list[tuple[str, str]]:
             ax.axis("off")
         fig.suptitle(f"Fig. {fig_no} analogue ({group}): {stage} feature maps of the first test image "
                      f"(each map scaled to its own max; black = 0)", fontsize=9)
-        fig.tight_layout()
-        name = f"{group}_mfd_fig{fig_no}_{stage}.png"
-        fig.savefig(fig_dir / name, dpi=110)
-        plt.close(fig)
+        name = _save(plt, fig, fig_dir, f"{group}_mfd_fig{fig_no}_{stage}.png")
         made.append((f"Fig. {fig_no} analogue ({group}): {stage} feature maps, first test image, softmax only vs "
                      "softmax + MFD", name))
     return made
@@ -210,8 +254,7 @@ def _mfd_fig_maps(group, rows, out_dir) -> list[tuple[str, str]]:
 
 def _mfd_fig_stats(group, rows, out_dir) -> list[tuple[str, str]]:
     plt = _plt()
-    fig_dir = Path(out_dir) / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = _figures_dir(out_dir)
     made = []
     pair = [(None, "softmax only", "tab:gray"), (0, "softmax + MFD (λ = 1)", "tab:blue")]
     if any(rows.get(k) for k, _, _ in pair):
@@ -235,37 +278,25 @@ def _mfd_fig_stats(group, rows, out_dir) -> list[tuple[str, str]]:
             ax.set_xticks(x, STAGE_LABELS)
             ax.legend(fontsize=7)
         fig.suptitle(f"Tables I / III analogue and dead channels ({group}), mean ± std over seeds", fontsize=9)
-        fig.tight_layout()
-        name = f"{group}_mfd_stages.png"
-        fig.savefig(fig_dir / name, dpi=110)
-        plt.close(fig)
+        name = _save(plt, fig, fig_dir, f"{group}_mfd_stages.png")
         made.append((f"Per-stage mean |off-diagonal| Pearson correlation (Tables I / III analogue) and dead-channel "
                      f"share ({group})", name))
     lgs = sorted(k for k in rows if k is not None)
     if len(lgs) >= 2:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-        m = np.array([rows[k]["best"][0] for k in lgs]) * 100
-        e = np.array([rows[k]["best"][1] or 0.0 for k in lgs]) * 100
-        axes[0].errorbar(lgs, m, yerr=e if e.any() else None, fmt="o-", capsize=3, label="softmax + MFD")
+        fig, axes = _sweep_vs_paper(plt, lgs, rows.get, M.PAPER_TABLE2, ours_title=f"ours ({group}, Fashion-MNIST)",
+                                    paper_title="paper Table II (ResNet50, CIFAR-100)", xlabel="lg λ",
+                                    ylabel="top test accuracy %", ours_label="softmax + MFD",
+                                    paper_label="softmax + MFD")
         base = rows.get(None)
         if base and base["best"][0] is not None:
             bm, bs = base["best"][0] * 100, (base["best"][1] or 0.0) * 100
             axes[0].axhline(bm, color="tab:gray", ls="--", label="softmax only")
             if bs:
                 axes[0].axhspan(bm - bs, bm + bs, color="tab:gray", alpha=0.15)
-        axes[0].set_title(f"ours ({group}, Fashion-MNIST)", fontsize=9)
-        pk = [k for k in M.PAPER_TABLE2 if k is not None]
-        axes[1].plot(pk, [M.PAPER_TABLE2[k] for k in pk], "o-", color="k", label="softmax + MFD")
         axes[1].axhline(M.PAPER_TABLE2[None], color="tab:gray", ls="--", label="softmax only")
-        axes[1].set_title("paper Table II (ResNet50, CIFAR-100)", fontsize=9)
         for ax in axes:
-            ax.set_xlabel("lg λ")
-            ax.set_ylabel("top test accuracy %")
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        name = f"{group}_mfd_lambda.png"
-        fig.savefig(fig_dir / name, dpi=110)
-        plt.close(fig)
+        name = _save(plt, fig, fig_dir, f"{group}_mfd_lambda.png")
         made.append((f"Table II analogue ({group}): accuracy vs lg λ (error bars: std over seeds)", name))
     return made
 
@@ -273,15 +304,11 @@ def _mfd_fig_stats(group, rows, out_dir) -> list[tuple[str, str]]:
 def _mfd_section(group, records, out_dir, figures) -> list[str]:
     from tabulate import tabulate
 
-    proto = _protocol_of(group)
+    proto, tag, out = _section_head(group, records, M.PROTOCOLS)
     rows = mfd_rows(records)
-    desc = M.PROTOCOLS.get(proto, {}).get("description", "")
-    out = [f"## Results: `{group}`", "", f"Protocol **{group}** ({desc}){_TAG_NOTE if _tagged(group) else ''}. "
-           f"Runs: {_describe(records)}.", ""]
     reg = sorted({s for r in rows.values() for s in r["regularised"]})
     out += ["Regularised tensors in the MFD runs (from their configs, `mfd_stages`): "
             + (", ".join(f"`{s}`" for s in reg) if reg else "none (no MFD run yet)") + ".", ""]
-    tag = f" --tag {group.split('-', 1)[1]}" if _tagged(group) else ""
     # ------------------------------------------------------------------ Table IV
     out += ["### Table IV analogue: accuracy with and without MFD (λ = 1)", ""]
     cmd = f"`python -m experiments.training mfd-compare --protocol {proto}{tag}`"
@@ -289,11 +316,8 @@ def _mfd_section(group, records, out_dir, figures) -> list[str]:
     t = []
     for key, lab, pidx in ((None, "softmax only", 0), (0, "softmax + MFD (λ = 1)", 1)):
         r = rows.get(key)
-        t.append([lab, f"{M.PAPER_TABLE4['CIFAR-10'][pidx]:.2f}", f"{M.PAPER_TABLE4['CIFAR-100'][pidx]:.2f}",
-                  _pm(*r["best"]) if r else "–", _pm(*r["last"]) if r else "–",
-                  ", ".join(f"{v * 100:.2f}" for v in r["best_each"]) if r else "–",
-                  _pm(*r["train"]) if r else "–",
-                  _fmt(r["epoch_s"][0], 3) if r else "–"])
+        t.append(_accuracy_row(lab, M.PAPER_TABLE4, pidx, r)
+                 + [_pm(*r["train"]) if r else "–", _fmt(r["epoch_s"][0], 3) if r else "–"])
     out += [tabulate(t, headers=["loss", "paper CIFAR-10 %", "paper CIFAR-100 %", "ours top test acc %",
                                  "ours last-epoch test acc %", "ours per seed (top)", "ours last train acc %",
                                  "ours s / epoch"], tablefmt="github"), ""]
@@ -494,8 +518,7 @@ def pod_rows(records) -> dict:
 
 def _pod_figures(group, rows, out_dir) -> list[tuple[str, str]]:
     plt = _plt()
-    fig_dir = Path(out_dir) / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = _figures_dir(out_dir)
     made = []
     curves = [(k, lab, col) for k, lab, col in ((("softmax", None), "softmax", "tab:gray"),
                                                 (("cosine", 256), "Cosine loss (n = 256)", "tab:orange"),
@@ -513,29 +536,14 @@ def _pod_figures(group, rows, out_dir) -> list[tuple[str, str]]:
         ax.set_ylabel("test accuracy %")
         ax.set_title(f"Fig. 5-6 analogue ({group}): test accuracy per epoch (band: min-max over seeds)", fontsize=9)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"{group}_pod_convergence.png"
-        fig.savefig(fig_dir / name, dpi=110)
-        plt.close(fig)
+        name = _save(plt, fig, fig_dir, f"{group}_pod_convergence.png")
         made.append((f"Convergence (Fig. 5-6 analogue, {group}): test accuracy per epoch", name))
     dims = sorted(k[1] for k in rows if k[0] == "pod")
     if len(dims) >= 2:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-        m = np.array([rows[("pod", d)]["best"][0] for d in dims]) * 100
-        e = np.array([rows[("pod", d)]["best"][1] or 0.0 for d in dims]) * 100
-        axes[0].errorbar(dims, m, yerr=e if e.any() else None, fmt="o-", capsize=3)
-        axes[0].set_title(f"ours ({group}, Fashion-MNIST)", fontsize=9)
-        pk = sorted(P.PAPER_TABLE1)
-        axes[1].plot(pk, [P.PAPER_TABLE1[k] for k in pk], "o-", color="k")
-        axes[1].set_title("paper Table I (ResNet50, CIFAR-10)", fontsize=9)
-        for ax in axes:
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("latent feature dimension n")
-            ax.set_ylabel("top test accuracy % (POD loss)")
-        fig.tight_layout()
-        name = f"{group}_pod_dims.png"
-        fig.savefig(fig_dir / name, dpi=110)
-        plt.close(fig)
+        fig, _ = _sweep_vs_paper(plt, dims, lambda d: rows[("pod", d)], P.PAPER_TABLE1,
+                                 ours_title=f"ours ({group}, Fashion-MNIST)", paper_title="paper Table I (ResNet50, CIFAR-10)",
+                                 xlabel="latent feature dimension n", ylabel="top test accuracy % (POD loss)", log2=True)
+        name = _save(plt, fig, fig_dir, f"{group}_pod_dims.png")
         made.append((f"Table I analogue ({group}): accuracy vs latent feature dimension", name))
     return made
 
@@ -543,12 +551,8 @@ def _pod_figures(group, rows, out_dir) -> list[tuple[str, str]]:
 def _pod_section(group, records, out_dir, figures) -> list[str]:
     from tabulate import tabulate
 
-    proto = _protocol_of(group)
+    proto, tag, out = _section_head(group, records, P.PROTOCOLS)
     rows = pod_rows(records)
-    desc = P.PROTOCOLS.get(proto, {}).get("description", "")
-    tag = f" --tag {group.split('-', 1)[1]}" if _tagged(group) else ""
-    out = [f"## Results: `{group}`", "", f"Protocol **{group}** ({desc}){_TAG_NOTE if _tagged(group) else ''}. "
-           f"Runs: {_describe(records)}.", ""]
     changed = max((r["centroid_change"] for r in rows.values()), default=0.0)
     if any(k[0] != "softmax" for k in rows):
         out += [f"PEDCC layer frozen: the largest change of a centroid entry after training, over all PEDCC runs, is "
@@ -560,10 +564,8 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     t = []
     for key, lab, pidx in ((("softmax", None), "softmax", 0), (("pod", 256), "POD loss (n = 256)", 1)):
         r = rows.get(key)
-        t.append([lab, f"{P.PAPER_TABLE6['CIFAR-10'][pidx]:.2f}", f"{P.PAPER_TABLE6['CIFAR-100'][pidx]:.2f}",
-                  _pm(*r["best"]) if r else "–", _pm(*r["last"]) if r else "–",
-                  ", ".join(f"{v * 100:.2f}" for v in r["best_each"]) if r else "–", _pm(*r["train"]) if r else "–",
-                  _fmt(r["epoch_s"][0], 3) if r else "–"])
+        t.append(_accuracy_row(lab, P.PAPER_TABLE6, pidx, r)
+                 + [_pm(*r["train"]) if r else "–", _fmt(r["epoch_s"][0], 3) if r else "–"])
     out += [tabulate(t, headers=["loss", "paper CIFAR-10 %", "paper CIFAR-100 %", "ours top test acc %",
                                  "ours last-epoch %", "ours per seed (top)", "ours last train acc %", "ours s / epoch"],
                      tablefmt="github"), ""]
