@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.montecarlo.metrics import Bootstrap, episode_correlations, median_ci
+from experiments.montecarlo.metrics import Bootstrap, episode_correlations, log10_ratio, log_split, median_ci
 
 NEAR_ORTH = 0.1
 
@@ -48,11 +48,6 @@ def _mean_std(v):
     if v.size == 0:
         return None, None
     return float(np.mean(v)), float(np.std(v))
-
-
-def _log10_ratio(after, before):
-    tiny = np.finfo(np.float64).tiny
-    return np.log10(np.maximum(after, tiny)) - np.log10(np.maximum(before, tiny))
 
 
 def summarize(objective, sim, cos2, mcos, pair_cos0, pair_cosT, knorm0, knormT, kcos0, kcosT, finite_kT,
@@ -83,17 +78,13 @@ def summarize(objective, sim, cos2, mcos, pair_cos0, pair_cosT, knorm0, knormT, 
         kcT_signed = np.where(finite, kcosT.mean(1), np.nan)
         rho = np.where(finite, np.exp((2.0 / s) * np.sum(np.log(knormT / knorm0), axis=1)), np.nan)
         obj_ratio = np.where(finite, objective[-1] / objective[0], np.nan)
-        l_total = _log10_ratio(sim[-1], sim[0])
-        l_cos = _log10_ratio(cos2[-1], cos2[0])
-        l_norm = _log10_ratio(sim[-1] / cos2[-1], sim[0] / cos2[0])
+        l_total = log10_ratio(sim[-1], sim[0])
+        l_cos = log10_ratio(cos2[-1], cos2[0])
+        l_norm = log10_ratio(sim[-1] / cos2[-1], sim[0] / cos2[0])
     corr_mean, corr_std = _mean_std(r)
     dec_mean, dec_std = _mean_std(dec)
     inc_mean, inc_std = _mean_std(inc)
-    if reduced.any():
-        mt, mc, mn = (float(np.mean(v[reduced])) for v in (l_total, l_cos, l_norm))
-        share = mc / mt if mt != 0 else None
-    else:
-        mt = mc = mn = share = None
+    mt, mc, mn, share = log_split(reduced, l_total, l_cos, l_norm)
     cb, cb_ci = median_ci(m0)
     ca, ca_ci = median_ci(mT)
     kb, kb_ci = median_ci(kc0)

@@ -176,9 +176,19 @@ class Bootstrap:
         return self.intervals({}, {"p": indicator})["p"]
 
 
-def _log10_ratio(after: np.ndarray, before: np.ndarray) -> np.ndarray:
+def log10_ratio(after: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """``log10(after / before)``, both floored at the smallest normal float64 (no -inf, no division)."""
     tiny = np.finfo(np.float64).tiny
     return np.log10(np.maximum(after, tiny)) - np.log10(np.maximum(before, tiny))
+
+
+def log_split(mask: np.ndarray, total: np.ndarray, cos: np.ndarray, norm: np.ndarray):
+    """Means over the ``mask``-ed episodes of the log10 decrease ``total = cos + norm`` and its two parts,
+    and the share carried by the cosine part: ``(total, cos, norm, share)``, all None if none is masked."""
+    if not mask.any():
+        return None, None, None, None
+    mt, mc, mn = (float(np.mean(v[mask])) for v in (total, cos, norm))
+    return mt, mc, mn, (mc / mt if mt != 0 else None)
 
 
 def summarize(objective: np.ndarray, quad: np.ndarray, k0: np.ndarray, kT: np.ndarray, *, metric: str = "sim",
@@ -218,17 +228,13 @@ def summarize(objective: np.ndarray, quad: np.ndarray, k0: np.ndarray, kT: np.nd
         # Split of log10(sim_T / sim_0) over the episodes whose sim decreased.
         sim = p * p
         sim_dec = finite & (sim[-1] < sim[0])
-        l_total = _log10_ratio(sim[-1], sim[0])
-        l_cos = _log10_ratio(cosT ** 2, cos0 ** 2)
-        l_norm = _log10_ratio(f1[-1] * f2[-1], f1[0] * f2[0])
+        l_total = log10_ratio(sim[-1], sim[0])
+        l_cos = log10_ratio(cosT ** 2, cos0 ** 2)
+        l_norm = log10_ratio(f1[-1] * f2[-1], f1[0] * f2[0])
     cos_before, cos_before_ci = median_ci(cos0)
     cos_after, cos_after_ci = median_ci(cosT)
     kr_med, kr_ci = median_ci(kratio)
-    if sim_dec.any():
-        mt, mc, mn = (float(np.mean(v[sim_dec])) for v in (l_total, l_cos, l_norm))
-        share = mc / mt if mt != 0 else None
-    else:
-        mt = mc = mn = share = None
+    mt, mc, mn, share = log_split(sim_dec, l_total, l_cos, l_norm)
 
     row = {
         "episodes": e, "diverged": int(diverged.sum()), "finite": n_finite,
