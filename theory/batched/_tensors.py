@@ -35,7 +35,7 @@ def all_finite(value: torch.Tensor) -> bool:
     """True iff every entry is finite. One reduction: a NaN or inf anywhere makes the sum non-finite;
     only when the sum overflows (or is non-finite) is the elementwise check run."""
     with torch.no_grad():
-        if bool(torch.isfinite(value.sum())):
+        if math.isfinite(float(value.sum())):
             return True
         return bool(torch.isfinite(value).all())
 

@@ -125,13 +125,16 @@ def _live_channels(x: torch.Tensor, n2: torch.Tensor, mean_sq: torch.Tensor) -> 
     r = n2.sqrt()
     norm = (n2 + b * mean_sq).sqrt()
     live = r > 2.0 * unit * norm
-    dead = (r <= 0.5 * unit * norm / math.sqrt(b * p)) & torch.isfinite(norm)
+    dead = (r <= (0.5 * unit / math.sqrt(b * p)) * norm) & (norm < math.inf)
     if bool((live | dead).all()):
         return live
     return r > unit * x.abs().amax(dim=(-3, -1))
 
 
-def _pearson(x: torch.Tensor, d: int) -> torch.Tensor:
+def _offdiagonal(x: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(F with a zero diagonal, live)``: the Pearson matrix's off-diagonal entries (zero in a dead
+    channel's row and column) and the ``(..., C)`` live-channel mask. Few small ops: this runs once per
+    regularised stage and training step."""
     b, c = x.shape[-(d + 2)], x.shape[-(d + 1)]
     x = x.flatten(start_dim=x.ndim - d) if d > 0 else x.unsqueeze(-1)     # (..., b, C, P)
     p = x.shape[-1]
@@ -141,12 +144,16 @@ def _pearson(x: torch.Tensor, d: int) -> torch.Tensor:
     n2 = g.diagonal(dim1=-2, dim2=-1)
     with torch.no_grad():
         live = _live_channels(x, n2, (x[..., 0, :, :] + m.reshape(*lead, c, p)).square().sum(dim=-1))
-    inv = torch.where(live, n2, torch.ones_like(n2)).rsqrt()
-    f = (g * inv.unsqueeze(-1) * inv.unsqueeze(-2)).clamp(-1.0, 1.0)
-    eye = torch.eye(c, dtype=torch.bool, device=x.device)
-    f = torch.where(eye, torch.ones_like(f), f)
-    both = live.unsqueeze(-1) & live.unsqueeze(-2)
-    return torch.where(both, f, torch.zeros_like(f))
+        off = ~torch.eye(c, dtype=torch.bool, device=x.device)
+    inv = torch.where(live, n2, torch.ones_like(n2)).rsqrt() * live      # 0 for a dead channel
+    f = (g * (inv.unsqueeze(-1) * inv.unsqueeze(-2))).clamp(-1.0, 1.0)
+    return f * off, live
+
+
+def _pearson(x: torch.Tensor, d: int) -> torch.Tensor:
+    f, live = _offdiagonal(x, d)
+    eye = torch.eye(f.shape[-1], dtype=torch.bool, device=f.device)
+    return torch.where(eye, live.unsqueeze(-1).to(f.dtype), f)         # diagonal: 1 live, 0 dead
 
 
 def pearson_matrix(features, *, d: int) -> torch.Tensor:
@@ -160,18 +167,14 @@ def pearson_matrix(features, *, d: int) -> torch.Tensor:
     return _pearson(_features(features, d), d)
 
 
-def _offdiag_mask(c: int, device) -> torch.Tensor:
-    return ~torch.eye(c, dtype=torch.bool, device=device)
-
-
 def mfd_loss(features, *, d: int) -> torch.Tensor:
     """MFD loss of one stage (MFD eq. 5): ``Σ_{i≠j} F_ij² / (C(C-1))``, shape ``(...)``."""
     d = _check_d(d)
     x = _features(features, d)
     _check_channels(x, d)
-    f = _pearson(x, d)
+    f, _ = _offdiagonal(x, d)
     c = f.shape[-1]
-    return torch.where(_offdiag_mask(c, f.device), f * f, torch.zeros_like(f)).sum(dim=(-2, -1)) / (c * (c - 1))
+    return f.square().sum(dim=(-2, -1)) / (c * (c - 1))
 
 
 def mean_abs_offdiagonal(features, *, d: int) -> torch.Tensor:
@@ -179,9 +182,9 @@ def mean_abs_offdiagonal(features, *, d: int) -> torch.Tensor:
     d = _check_d(d)
     x = _features(features, d)
     _check_channels(x, d)
-    f = _pearson(x, d)
+    f, _ = _offdiagonal(x, d)
     c = f.shape[-1]
-    return torch.where(_offdiag_mask(c, f.device), f.abs(), torch.zeros_like(f)).sum(dim=(-2, -1)) / (c * (c - 1))
+    return f.abs().sum(dim=(-2, -1)) / (c * (c - 1))
 
 
 def _check_labels(labels, b: int, k: int, name: str = "labels") -> torch.Tensor:
