@@ -403,6 +403,11 @@ def _mfd_section(group, records, out_dir, figures) -> list[str]:
     return out
 
 
+# The overhead benchmark runs whose results the MFD report shows: (width, threads, pairs, file tag). Width 1/4
+# steps are short, so 100 pairs there; the pairs' step times swing by ±15 % on a shared machine.
+BENCH_RUNS = ((0.25, 2, 100, "w0.25"), (0.25, 1, 100, "w0.25_1thread"), (1, 2, 30, "w1"))
+
+
 def _bench_section(bench_jsons) -> list[str]:
     from tabulate import tabulate
 
@@ -410,7 +415,7 @@ def _bench_section(bench_jsons) -> list[str]:
     if not files:
         return ["### MFD overhead benchmark", "",
                 "No benchmark result saved. Run `python benchmarks/bench_mfd.py --width 0.25 1 --threads 2 --json "
-                f"{MFD_RESULTS_DIR}/bench_mfd.json` (then regenerate this report).", ""]
+                f"{MFD_RESULTS_DIR}/bench_mfd.json` (or the runs under 'Regenerate'), then regenerate this report.", ""]
     t, sources = [], []
     for p in files:
         d = json.loads(p.read_text())
@@ -434,9 +439,9 @@ def _bench_section(bench_jsons) -> list[str]:
             "Target ≤ 10 % on CPU; the paper reports +52-65 % per epoch (GPU, Table VII). 'overhead' is the median "
             "over pairs of (MFD step / neighbouring softmax step) − 1, with its interquartile range; 'MFD loss / "
             "softmax step' times the MFD loss (forward + backward, all five stages) alone on the captured stage "
-            "outputs. Step times on a shared 2-core machine swing by ±15 %, so the paired median carries about ±1-2 "
-            "points of sampling error at 30 pairs (the IQR / 1.35 · 1.25 / √pairs); the loss-alone share is the "
-            "steadier estimate of the intrinsic cost.", ""]
+            "outputs. Step times on a shared 2-core machine swing by ±15 %, so the paired median carries a sampling "
+            "error of about IQR / 1.35 · 1.25 / √pairs (≈ 1 point here); the loss-alone share is the steadier "
+            "estimate of the intrinsic cost.", ""]
 
 
 def write_mfd_report(results_dir=MFD_RESULTS_DIR, out_dir=None, *, figures: bool = True, bench_json=None) -> Path:
@@ -476,8 +481,8 @@ def write_mfd_report(results_dir=MFD_RESULTS_DIR, out_dir=None, *, figures: bool
     lines += ["## Regenerate", "", "```bash",
               "python -m experiments.training mfd-compare --protocol quick   # Tables I, III, IV, dead channels, Fig. 4-5",
               "python -m experiments.training mfd-lambda --protocol quick    # Table II (reuses the softmax and λ = 1 runs)",
-              f"python benchmarks/bench_mfd.py --width 0.25 1 --threads 2 --repeats 30 --json {results_dir}/bench_mfd.json",
-              f"python benchmarks/bench_mfd.py --width 0.25 --threads 1 --repeats 30 --json {results_dir}/bench_mfd_1thread.json",
+              *[f"python benchmarks/bench_mfd.py --width {w} --threads {t} --repeats {n} --json {results_dir}/bench_mfd_{f}.json"
+                for w, t, n, f in BENCH_RUNS],
               "python -m experiments.training mfd-report                     # this file from the saved results",
               "```", ""]
     path = out_dir / "MFD_REPORT.md"
