@@ -354,23 +354,32 @@ def test_twin_gradcheck_through_dead_channels():
     assert torch.isfinite(live.grad).all()
 
 
-class _CountMatmuls(TorchDispatchMode):
-    OPS = ("mm", "bmm", "addmm", "baddbmm", "matmul", "dot", "mv")
+class _CountOps(TorchDispatchMode):
+    """Counts the dispatched calls of the named aten operators (``counts``; ``n`` their total)."""
 
-    def __init__(self):
+    def __init__(self, names):
         super().__init__()
-        self.n = 0
+        self.counts = dict.fromkeys(names, 0)
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts.values())
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket.__name__ in self.OPS:
-            self.n += 1
+        name = func.overloadpacket.__name__
+        if name in self.counts:
+            self.counts[name] += 1
         return func(*args, **(kwargs or {}))
+
+
+def _count_matmuls():
+    return _CountOps(("mm", "bmm", "addmm", "baddbmm", "matmul", "dot", "mv"))
 
 
 @pytest.mark.parametrize("shape,d", [((6, 4), 0), ((2, 3, 6, 4, 5), 1), ((2, 6, 4, 3, 3), 2)])
 def test_twin_pearson_is_one_gemm(shape, d):
     x = torch.randn(*shape, dtype=torch.float64)
-    with _CountMatmuls() as counter:
+    with _count_matmuls() as counter:
         B.pearson_matrix(x, d=d)
     assert counter.n == 1
 
@@ -467,18 +476,6 @@ def test_live_channel_bracket_pinned_cases(dtype, b, p, kinds):
     _check_bracket(dtype, b, p, kinds, 1e3, 0)
 
 
-class _CountOps(TorchDispatchMode):
-    def __init__(self, names):
-        super().__init__()
-        self.names, self.counts = names, dict.fromkeys(names, 0)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name in self.counts:
-            self.counts[name] += 1
-        return func(*args, **(kwargs or {}))
-
-
 def test_exact_channel_maximum_is_computed_only_for_undecided_channels():
     """A ReLU-like stage output (with a dead channel) is decided by the 2-norm bracket, with no max|x|
     pass; channels whose centred norm is within the bracket of the threshold take the exact rule."""
@@ -504,6 +501,6 @@ def test_exact_channel_maximum_is_computed_only_for_undecided_channels():
 def test_twin_mfd_backward_is_one_gemm(spatial):
     x = torch.randn(6, 4, *spatial, dtype=torch.float64, requires_grad=True)
     loss = B.mfd_loss(x, d=2)
-    with _CountMatmuls() as counter:
+    with _count_matmuls() as counter:
         loss.backward()
     assert counter.n == 1

@@ -98,9 +98,9 @@ class _CentredGram(torch.autograd.Function):
         x, z = ctx.saved_tensors
         n, b, c, p = x.shape
         sample = _sample_layout(c, p)
-        if torch.is_grad_enabled():                                           # double backward
+        if torch.is_grad_enabled():                                           # double backward: Z with a graph
             y = x - x[:, :1]
-            z = y - y.mean(dim=1, keepdim=True)
+            z = y - y.mean(dim=1, keepdim=True)                               # forward's centring, out of place
             if not sample:
                 z = z.transpose(1, 2).reshape(n, c, b * p)
         s = dg + dg.mT
@@ -167,24 +167,24 @@ def pearson_matrix(features, *, d: int) -> torch.Tensor:
     return _pearson(_features(features, d), d)
 
 
-def mfd_loss(features, *, d: int) -> torch.Tensor:
-    """MFD loss of one stage (MFD eq. 5): ``Σ_{i≠j} F_ij² / (C(C-1))``, shape ``(...)``."""
+def _mean_offdiagonal(features, d, entry) -> torch.Tensor:
+    """``(1/(C(C-1))) Σ_{i≠j} entry(F_ij)``, shape ``(...)``, after the argument checks."""
     d = _check_d(d)
     x = _features(features, d)
     _check_channels(x, d)
     f, _ = _offdiagonal(x, d)
     c = f.shape[-1]
-    return f.square().sum(dim=(-2, -1)) / (c * (c - 1))
+    return entry(f).sum(dim=(-2, -1)) / (c * (c - 1))
+
+
+def mfd_loss(features, *, d: int) -> torch.Tensor:
+    """MFD loss of one stage (MFD eq. 5): ``Σ_{i≠j} F_ij² / (C(C-1))``, shape ``(...)``."""
+    return _mean_offdiagonal(features, d, torch.square)
 
 
 def mean_abs_offdiagonal(features, *, d: int) -> torch.Tensor:
     """``(1/(C(C-1))) Σ_{i≠j} |F_ij|`` (the statistic of MFD Tables I and III), shape ``(...)``."""
-    d = _check_d(d)
-    x = _features(features, d)
-    _check_channels(x, d)
-    f, _ = _offdiagonal(x, d)
-    c = f.shape[-1]
-    return f.abs().sum(dim=(-2, -1)) / (c * (c - 1))
+    return _mean_offdiagonal(features, d, torch.abs)
 
 
 def _check_labels(labels, b: int, k: int, name: str = "labels") -> torch.Tensor:
