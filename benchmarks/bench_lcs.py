@@ -1,4 +1,4 @@
-"""Benchmark: L_CS + gradient, fast (Gram / FFT) versus the direct pairwise route (issue 4).
+"""Benchmark: L_CS + gradient, fast (Gram / FFT) versus the direct pairwise route.
 
 Prints, in one run, forward+backward time per layer for the CS paper's CNN1/CNN2 (Table 4) and for every
 conv layer of a CIFAR ResNet18, the direct route measured where its (S·C)² pair tensor fits in

@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.io import write_json_atomic  # noqa: E402
+from experiments.common.io import write_json_atomic  # noqa: E402
 from experiments.training.data import ImageData  # noqa: E402
 from experiments.training.engine import Trainer  # noqa: E402
 from experiments.training.mfd_experiments import COMMON, MFDConfig  # noqa: E402

@@ -1,6 +1,7 @@
 """Shared pytest set-up: hypothesis profiles and the device list."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,3 +22,16 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+def fashion_mnist_available() -> bool:
+    root = Path(os.environ.get("FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist")
+    return all((root / f"{s}-{k}-idx{d}-ubyte.gz").is_file()
+               for s in ("train", "t10k") for k, d in (("images", 3), ("labels", 1)))
+
+
+#: for tests that read the real Fashion-MNIST: they skip, saying why, only where it cannot be had
+needs_fashion_mnist = pytest.mark.skipif(
+    not fashion_mnist_available(),
+    reason="Fashion-MNIST is not installed (bash tools/setup-data.sh installs Debian's dataset-fashion-mnist, "
+           "or set $FASHION_MNIST_DIR)")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from experiments.__main__ import main
-from experiments.montecarlo.io import write_json_atomic, write_text_atomic
+from experiments.common.io import write_json_atomic, write_text_atomic
 from experiments.montecarlo.tables import Options, UsageError, run_tables, validate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,13 +1,40 @@
-"""Argument checks shared by the references and the twins: every message names the argument."""
+"""Argument checks and small helpers shared by the references and the twins.
+
+Both :mod:`theory.reference` and :mod:`theory.batched` import these; neither imports the other's
+private names. Every message starts with the name of the argument it is about.
+"""
 
 from __future__ import annotations
 
+import math
 import numbers
+
+# Pearson matrices (MFD eq. 6): a channel whose centred norm is at most
+# DEAD_RTOL·eps·max|channel|·sqrt(count) counts as dead (constant over the batch).
+DEAD_RTOL = 8.0
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_whole(v) -> bool:
+    """An int, or a float with an integer value (not a bool, not NaN or inf)."""
+    return _is_int(v) or (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                          and float(v).is_integer())
 
 
 def check_d(d) -> int:
-    if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d not in (1, 2):
+    """``d``, the spatial rank of a signal or kernel: 1 or 2."""
+    if not _is_int(d) or d not in (1, 2):
         raise ValueError(f"d: expected the number of spatial dimensions, 1 or 2, got {d!r}")
+    return int(d)
+
+
+def check_feature_d(d) -> int:
+    """``d``, the number of spatial axes of a feature map: 0, 1 or 2."""
+    if not _is_int(d) or d not in (0, 1, 2):
+        raise ValueError(f"d: expected the number of spatial dimensions, 0, 1 or 2, got {d!r}")
     return int(d)
 
 
@@ -28,3 +55,91 @@ def check_same_shape(name_a: str, a, name_b: str, b) -> None:
 def check_positive_sizes(name: str, shape) -> None:
     if any(s < 1 for s in shape):
         raise ValueError(f"{name}: every axis must have size >= 1, got shape {tuple(shape)}")
+
+
+def check_size(name: str, value) -> int:
+    """A positive int (a count or a length)."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_lam(lam) -> float:
+    """A loss weight ``λ``: a finite real number."""
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
+        raise TypeError(f"lam: expected a real number, got {type(lam).__name__}")
+    if not math.isfinite(lam):
+        raise ValueError(f"lam: expected a finite number, got {lam!r}")
+    return float(lam)
+
+
+def check_positive_lam(lam) -> float:
+    """OrthoReg's sharpness ``λ``: a finite real number > 0."""
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
+        raise TypeError(f"lam: expected a real number, got {type(lam).__name__}")
+    if not math.isfinite(lam) or lam <= 0:
+        raise ValueError(f"lam: expected a finite number > 0, got {lam!r}")
+    return float(lam)
+
+
+def lag_ranges(a_shape, b_shape, max_lag, d: int) -> list[range]:
+    """Lags of ``(a ⋆ b)`` per axis: ``[1-Na, Nb-1]`` (every overlap), or ``[-L, L]`` for ``max_lag=L``."""
+    if max_lag is None:
+        return [range(1 - na, nb) for na, nb in zip(a_shape, b_shape)]
+    ls = (max_lag,) * d if isinstance(max_lag, numbers.Real) else tuple(max_lag) \
+        if isinstance(max_lag, (tuple, list)) else ()
+    if len(ls) != d or not all(_is_whole(v) and v >= 0 for v in ls):
+        raise ValueError(f"max_lag: expected a non-negative int or {d} of them, got {max_lag!r}")
+    return [range(-int(v), int(v) + 1) for v in ls]
+
+
+def lag_bounds(size_a, size_b, max_lag) -> tuple[int, int]:
+    """``(lowest, highest)`` lag of :func:`theory.reference.lags` along one axis."""
+    size_a = check_size("size_a", size_a)
+    if max_lag is not None:
+        if not _is_int(max_lag) or max_lag < 0:
+            raise ValueError(f"max_lag: expected a non-negative int or None, got {max_lag!r}")
+        return -int(max_lag), int(max_lag)
+    size_b = size_a if size_b is None else check_size("size_b", size_b)
+    return 1 - size_a, size_b - 1
+
+
+def check_dft_size(size, kernel_shape, d: int) -> tuple[int, ...]:
+    """DFT lengths for Parseval: one int or ``d`` ints, each ``>= 2N-1`` (default ``2N-1``)."""
+    least = tuple(2 * s - 1 for s in kernel_shape)
+    if size is None:
+        return least
+    items = tuple(size) if isinstance(size, (tuple, list)) else (size,) * d
+    if any(not _is_int(v) for v in items):
+        raise TypeError(f"size: expected an int DFT length or {d} of them, got {size!r}")
+    if len(items) != d:
+        raise ValueError(f"size: expected one DFT length or {d} of them, got {size!r}")
+    if any(v < m for v, m in zip(items, least)):
+        raise ValueError(f"size: expected a DFT size >= 2N-1 = {least} per axis, got {tuple(items)}")
+    return tuple(int(v) for v in items)
+
+
+def check_stride(stride, d: int) -> tuple[int, ...]:
+    """``stride`` as ``d`` ints >= 1: one int for every axis or one per axis."""
+    items = tuple(stride) if isinstance(stride, (tuple, list)) else (stride,) * d
+    if any(not _is_int(s) for s in items):
+        raise TypeError(f"stride: expected an int or {d} ints, got {stride!r}")
+    if len(items) != d:
+        raise ValueError(f"stride: expected one stride or {d} of them (one per kernel axis), got {stride!r}")
+    if any(s < 1 for s in items):
+        raise ValueError(f"stride: expected strides >= 1, got {stride!r}")
+    return tuple(int(s) for s in items)
+
+
+def ocnn_padding(kernel_shape, stride) -> tuple[int, ...]:
+    """OCNN's padding ``P = ⌊(k-1)/s⌋·s`` per kernel axis (Wang et al. 2020)."""
+    return tuple(((k - 1) // s) * s for k, s in zip(kernel_shape, stride))
+
+
+def check_centroid_count(k, n) -> tuple[int, int]:
+    """``k`` evenly distributed unit vectors in ``R^n`` need ``k <= n + 1`` (POD paper, Sec. III-B)."""
+    k, n = check_size("k", k), check_size("n", n)
+    if k > n + 1:
+        raise ValueError(f"k and n: at most n+1 = {n + 1} evenly distributed centroids with inner products "
+                         f"-1/(k-1) exist in R^n, got k = {k}, n = {n}")
+    return k, n

@@ -453,7 +453,7 @@ def group_markdown(o, rows, c, k) -> str:
 
 
 def render(o, rows, prov) -> tuple[dict, dict]:
-    from experiments.montecarlo.io import dumps_json as dumps
+    from experiments.common.io import dumps_json as dumps
 
     from .run import SCHEMA_VERSION, options_block  # run imports this module lazily
     out = Path(o.out)

@@ -8,7 +8,7 @@ kinds and paddings. Objectives do not involve the input, so the kernel trajector
 differences between objectives, paddings and input kinds are not sampling noise between draws.
 
 Nothing is written before everything has run and been rendered; each file then goes to a temporary
-name and is renamed (:func:`experiments.montecarlo.io.write_all_atomic`). Invalid options raise
+name and is renamed (:func:`experiments.common.io.write_all_atomic`). Invalid options raise
 :class:`UsageError` (a ValueError naming the argument) before any work.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from experiments.montecarlo.episodes import resolve_device
-from experiments.montecarlo.io import write_all_atomic
+from experiments.common.io import write_all_atomic
 from experiments.montecarlo.metrics import Bootstrap
 from experiments.montecarlo.tables import bootstrap_seed, provenance
 

@@ -24,7 +24,7 @@ from theory.padding import resolve_padding
 from . import metrics as mt
 from .configs import (EXPERIMENTS, M, SMALL_SIZES, TABLE_COLUMNS, TABLE_EXPERIMENT, TABLES, configs_for)
 from .episodes import draw_for_config, resolve_device, run_batched
-from .io import dumps_json, write_all_atomic
+from experiments.common.io import dumps_json, write_all_atomic
 from .report import (SCHEMA_MD, fmt, make_row, objective_text, plot_png, sweep_findings, sweep_markdown,
                      table_markdown, table_title, table_verdict)
 

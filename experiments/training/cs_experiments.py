@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .cs import CSRegularizer, cs_initialize, model_cs  # noqa: F401  (Algorithms 1-2, re-exported)
 from .engine import RESUME_IGNORED, TrainConfig, train
-from .io import read_json, write_json_atomic
+from experiments.common.io import read_json, write_json_atomic
 
 __all__ = ["PAPER_TABLE5", "METHODS", "PROTOCOLS", "FIG5_ITERS", "table5_configs", "fig5_configs",
            "run_plan", "cs_initialize", "CSRegularizer", "RESULTS_DIR", "RUNS_DIR"]

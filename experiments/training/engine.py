@@ -45,7 +45,7 @@ from . import distributed as dist_utils
 from .cs import CSRegularizer, conv_kernel_stats, cs_initialize, model_cs
 from .cs import threads as cs_threads
 from .data import ImageData, TensorLoader, load_dataset, subset_per_class
-from .io import read_json, torch_save_atomic, write_csv_atomic, write_json_atomic
+from experiments.common.io import read_json, torch_save_atomic, write_csv_atomic, write_json_atomic
 from .models import build_model, capture_stages, count_parameters
 
 __all__ = ["TrainConfig", "Trainer", "train", "register_extra_loss", "EXTRA_LOSSES", "EPOCH_COLUMNS",

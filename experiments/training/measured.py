@@ -23,7 +23,7 @@ import numpy as np
 from .cs import threads as scoped_threads
 from .cs_experiments import run_plan
 from .engine import Trainer
-from .io import read_json, write_bytes_atomic
+from experiments.common.io import read_json, write_bytes_atomic
 
 __all__ = ["run_measured_plan", "arrays_path", "load_arrays"]
 

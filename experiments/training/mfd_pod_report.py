@@ -16,7 +16,7 @@ import numpy as np
 
 from . import mfd_experiments as M
 from . import pod_experiments as P
-from .io import write_text_atomic
+from experiments.common.io import write_text_atomic
 from .measured import load_arrays
 from .report import _fmt, _mean_std, _pm, collect
 

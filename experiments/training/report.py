@@ -14,7 +14,7 @@ import numpy as np
 
 from .cs_experiments import (FIG5_COMMON, METHOD_LABELS, METHODS, PAPER_TABLE5, PROTOCOLS, RESULTS_DIR,
                              TABLE5_COMMON)
-from .io import read_json, write_text_atomic
+from experiments.common.io import read_json, write_text_atomic
 
 __all__ = ["write_report", "write_figures", "collect", "table5_rows", "verdict"]
 

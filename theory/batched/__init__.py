@@ -5,7 +5,7 @@ The twins are differentiable (checked with ``torch.autograd.gradcheck`` in float
 device of their inputs (CPU or CUDA).
 """
 
-from .correlate import *  # noqa: F401,F403
+from .correlations import *  # noqa: F401,F403
 from .identity import *  # noqa: F401,F403
 from .similarity import *  # noqa: F401,F403
 from .pearson import *  # noqa: F401,F403

@@ -3,7 +3,7 @@
 Every function here has a batched torch twin of the same name and semantics in :mod:`theory.batched`.
 """
 
-from .correlate import *  # noqa: F401,F403
+from .correlations import *  # noqa: F401,F403
 from .identity import *  # noqa: F401,F403
 from .similarity import *  # noqa: F401,F403
 from .pearson import *  # noqa: F401,F403

@@ -13,10 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
+import numpy as np
 
 __all__ = ["write_bytes_atomic", "write_text_atomic", "write_json_atomic", "write_csv_atomic",
-           "torch_save_atomic", "read_json", "jsonable", "dumps_json", "write_all_atomic"]
+           "torch_save_atomic", "read_json", "jsonable", "dumps_json", "write_all_atomic", "save_arrays",
+           "load_arrays", "check_inside"]
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
@@ -52,7 +53,7 @@ def jsonable(obj):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
+    if type(obj).__module__.startswith("torch") and hasattr(obj, "tolist"):      # a tensor, without importing torch
         return jsonable(obj.tolist())
     if hasattr(obj, "item") and callable(obj.item):
         return jsonable(obj.item())
@@ -88,6 +89,33 @@ def write_csv_atomic(path, rows: list[dict], columns: list[str]) -> Path:
 
 
 def torch_save_atomic(obj, path) -> Path:
+    import torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     return write_bytes_atomic(path, buf.getvalue())
+
+
+def save_arrays(path, arrays: dict) -> Path:
+    """``name -> array`` to a compressed ``.npz``, atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def load_arrays(path) -> dict | None:
+    """The arrays of an ``.npz`` written by :func:`save_arrays`, or None when there is none."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    with np.load(p) as z:
+        return {k: z[k] for k in z.files}
+
+
+def check_inside(path, root, flag: str = "path") -> Path:
+    """``path`` resolved, refusing (ValueError naming ``flag``) anything outside the directory ``root``."""
+    p, r = Path(path).resolve(), Path(root).resolve()
+    if p != r and r not in p.parents:
+        raise ValueError(f"{flag}: {str(path)!r} lies outside {str(root)!r}; a command writes only inside the "
+                         "directories it was given")
+    return p
