@@ -1,4 +1,4 @@
-"""Benchmark: training-step time of ResNet18 with and without the MFD loss (issue 6), in one run.
+"""Benchmark: training-step time of ResNet18 with and without the MFD loss (MFD paper eq. 7), in one run.
 
 Both steps go through the training engine's own code path (:class:`experiments.training.engine.Trainer`:
 stage capture hooks, ``compute_loss`` = cross-entropy [+ λ Σ_s L_MFD on ``stage0`` .. ``stage4``, each by
@@ -25,18 +25,16 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from experiments.common.io import write_json_atomic  # noqa: E402
-from experiments.training.data import ImageData  # noqa: E402
-from experiments.training.engine import Trainer  # noqa: E402
-from experiments.training.mfd_experiments import COMMON, MFDConfig  # noqa: E402
-from experiments.training.models import STAGES, capture_stages  # noqa: E402
-from theory.batched.pearson import mfd_loss  # noqa: E402
+from experiments.common.io import write_json_atomic
+from experiments.mfd.loss import MFDConfig
+from experiments.mfd.spec import COMMON
+from experiments.training.data import ImageData
+from experiments.training.engine import Trainer
+from experiments.training.models import STAGES, capture_stages
+from theory.batched.pearson import mfd_loss
 
 
 def _data(n: int, shape=(1, 28, 28), classes: int = 10, seed: int = 0) -> ImageData:

@@ -53,11 +53,17 @@ def build_parser(experiment: str) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in EXPERIMENTS:
+    if not argv:
+        _top_parser().print_help()
+        return 0
+    if argv[0] not in EXPERIMENTS:
         _top_parser().parse_args(argv)          # prints help or the usage error and exits
         return 2
     experiment, rest = argv[0], argv[1:]
     parser = build_parser(experiment)
+    if not rest:
+        parser.print_help()
+        return 0
     ns = parser.parse_args(rest)
     verb = ns._verb
     vparser = parser._subparsers._group_actions[0].choices[ns.verb]

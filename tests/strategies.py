@@ -1,30 +1,62 @@
-"""Hypothesis strategies for the convolution identities: labelled draws of shapes, paddings and arrays."""
+"""Hypothesis strategies of the theory tests, in one place: labelled composites.
+
+In the style of data-apis' array-api-tests: every strategy is a ``@st.composite`` (or a plain
+strategy) whose own draws carry a ``label``, and the tests draw them with
+``data.draw(strategy, label=...)``, so a falsifying example names each value it prints.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from theory import reference as R
+
 FLOATS = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
 UNIT = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
+# Zero or |v| >= 1e-150: the extreme non-zero lag of two such kernels is one product, which cannot underflow.
+SPARSE = st.one_of(st.just(0.0), st.floats(1e-150, 1.0), st.floats(-1.0, -1e-150))
 
 
-def arrays(data, shape, label, elements=FLOATS):
-    return data.draw(hnp.arrays(np.float64, tuple(shape), elements=elements), label=label)
+def float_arrays(shape, elements=FLOATS):
+    """float64 arrays of ``shape`` (``[-1, 1]`` by default)."""
+    return hnp.arrays(np.float64, tuple(shape), elements=elements)
 
 
-def kernel_shape(data, d, max_n=5, label="kernel shape"):
-    return tuple(data.draw(st.lists(st.integers(1, max_n), min_size=d, max_size=d), label=label))
+def positive_scales(shape, lo=1e-3, hi=1e3):
+    """float64 arrays of ``shape`` with entries in ``[lo, hi]``."""
+    return float_arrays(shape, st.floats(lo, hi))
 
 
-def input_shape(data, kshape, extra=5, allow_smaller=False, label="input shape"):
-    """Per axis M in [N, N+extra] (or [1, N+extra] when ``allow_smaller``)."""
-    return tuple(data.draw(st.integers(1 if allow_smaller else n, n + extra), label=f"{label}[{a}]")
+def nonzero_arrays(shape):
+    """float64 arrays of ``shape`` with entries in :data:`SPARSE`, not all zero."""
+    return hnp.arrays(np.float64, tuple(shape), elements=SPARSE).filter(lambda a: np.any(a != 0))
+
+
+@st.composite
+def spatial_ranks(draw, ranks=(1, 2)):
+    return draw(st.sampled_from(list(ranks)), label="d")
+
+
+# ---------------------------------------------------------------- shapes, paddings, convolution cases
+
+@st.composite
+def kernel_shapes(draw, d, max_n=5):
+    """``d`` kernel sizes in ``[1, max_n]``."""
+    return tuple(draw(st.integers(1, max_n), label=f"N[{a}]") for a in range(d))
+
+
+@st.composite
+def input_shapes(draw, kshape, extra=5, allow_smaller=False):
+    """Per axis ``M`` in ``[N, N+extra]`` (or ``[1, N+extra]`` when ``allow_smaller``)."""
+    return tuple(draw(st.integers(1 if allow_smaller else n, n + extra), label=f"M[{a}]")
                  for a, n in enumerate(kshape))
 
 
-def padding(data, kshape, ishape, label="padding"):
+@st.composite
+def paddings(draw, kshape, ishape):
     """Any accepted padding form that leaves a non-empty output for these shapes."""
     d = len(kshape)
 
@@ -38,23 +70,124 @@ def padding(data, kshape, ishape, label="padding"):
         options.append((mode, [f(n) for n in kshape]))
     for p in range(n_min):
         options.append((p, [(p, p)] * d))
-    pair = tuple(data.draw(st.integers(0, n_min - 1), label=f"{label} pair[{i}]") for i in range(2))
+    pair = tuple(draw(st.integers(0, n_min - 1), label=f"pair[{i}]") for i in range(2))
     options.append((pair, [pair] * d))
     if d == 2:
-        per = tuple(tuple(data.draw(st.integers(0, n - 1), label=f"{label} axis{a}[{i}]") for i in range(2))
+        per = tuple(tuple(draw(st.integers(0, n - 1), label=f"axis{a}[{i}]") for i in range(2))
                     for a, n in enumerate(kshape))
         options.append((per, list(per)))
     options = [spec for spec, pairs in options if fits(pairs)]
-    return data.draw(st.sampled_from(options), label=label)
+    return draw(st.sampled_from(options), label="padding")
 
 
-def conv_case(data, *, d=None, max_c=3, max_n=5, extra=5):
-    """A labelled (d, C, x, k1, k2) draw: X ~ [0,1], kernels ~ [-1,1], shapes (C,*M) and (C,*N)."""
-    d = data.draw(st.sampled_from([1, 2]), label="d") if d is None else d
-    c = data.draw(st.integers(1, max_c), label="C")
-    kshape = kernel_shape(data, d, max_n)
-    ishape = input_shape(data, kshape, extra)
-    x = arrays(data, (c, *ishape), "x", UNIT)
-    k1 = arrays(data, (c, *kshape), "k1")
-    k2 = arrays(data, (c, *kshape), "k2")
+@st.composite
+def conv_cases(draw, *, d=None, max_c=3, max_n=5, extra=5):
+    """``(d, x, k1, k2)``: X ~ [0, 1] of shape ``(C, *M)``, kernels ~ [-1, 1] of shape ``(C, *N)``."""
+    d = draw(spatial_ranks(), label="d") if d is None else d
+    c = draw(st.integers(1, max_c), label="C")
+    kshape = draw(kernel_shapes(d, max_n), label="kernel shape")
+    ishape = draw(input_shapes(kshape, extra), label="input shape")
+    x = draw(float_arrays((c, *ishape), UNIT), label="x")
+    k1 = draw(float_arrays((c, *kshape)), label="k1")
+    k2 = draw(float_arrays((c, *kshape)), label="k2")
     return d, x, k1, k2
+
+
+@st.composite
+def weights(draw, *, d=None, min_s=1, max_s=4, max_c=3, max_n=4, c=None):
+    """``(d, weight)``: a layer's weight ``(S, C, *kernel)`` with entries in ``[-1, 1]``."""
+    d = draw(spatial_ranks(), label="d") if d is None else d
+    s = draw(st.integers(min_s, max_s), label="S")
+    c = draw(st.integers(1, max_c), label="C") if c is None else c
+    kshape = draw(kernel_shapes(d, max_n), label="kernel shape")
+    return d, draw(float_arrays((s, c, *kshape)), label="weight")
+
+
+# ---------------------------------------------------------------- orthogonality and DeCov
+
+@st.composite
+def orthonormal_rows(draw, s, f):
+    """``(s, f)`` with orthonormal rows (``s <= f``), from the QR factorisation of a drawn matrix."""
+    q, r = np.linalg.qr(draw(float_arrays((f, s)), label="matrix"))
+    assume(np.all(np.abs(np.diag(r)) > 1e-3))
+    return q.T
+
+
+@st.composite
+def kernel_pairs_with_cosine(draw, cosine):
+    """``S = 2`` kernels (``C = 2``, ``N = 3``) with the given cosine: ``K1 = u``, ``K2 = cos·u + sin·v``."""
+    u, v = draw(orthonormal_rows(2, 6), label="u, v")
+    return np.stack([u, cosine * u + np.sqrt(max(0.0, 1.0 - cosine ** 2)) * v]).reshape(2, 2, 3)
+
+
+@st.composite
+def activations(draw, *, max_b=6):
+    """``(d, h)``: ``b`` activations ``(b, C, *spatial)``, ``d ∈ {0, 1, 2}``, shifted by a drawn offset."""
+    d = draw(spatial_ranks((0, 1, 2)), label="d")
+    b = draw(st.integers(2, max_b), label="b")
+    c = draw(st.integers(1, 3), label="C")
+    spatial = tuple(draw(st.integers(1, 2), label=f"spatial[{a}]") for a in range(d))
+    offset = draw(st.floats(-10.0, 10.0), label="offset")
+    return d, draw(float_arrays((b, c, *spatial)), label="h") + offset
+
+
+# ---------------------------------------------------------------- Pearson features on a quarter-integer grid
+
+def grid_arrays(shape, lo=-8, hi=8):
+    """Arrays of quarter-integers in ``[lo/4, hi/4]``: a channel is exactly constant or varies by >= 1/4."""
+    return hnp.arrays(np.int64, tuple(shape), elements=st.integers(lo, hi)).map(lambda a: a / 4.0)
+
+
+@st.composite
+def grid_features(draw, *, d=None, min_c=1, max_c=4, max_b=5, max_sp=3):
+    """``(d, features)``: ``(b, C, *spatial)`` on the quarter-integer grid, ``d ∈ {0, 1, 2}``."""
+    d = draw(spatial_ranks((0, 1, 2)), label="d") if d is None else d
+    b = draw(st.integers(2, max_b), label="b")
+    c = draw(st.integers(min_c, max_c), label="C")
+    sp = tuple(draw(st.integers(1, max_sp), label=f"spatial[{a}]") for a in range(d))
+    return d, draw(grid_arrays((b, c, *sp)), label="features")
+
+
+def channel_kinds(dtype):
+    """How a channel of the dead-channel bracket test is built: random, zero, constant, relative jitter
+    ``10^u`` straddling the threshold, or one entry raised to ``k`` times the threshold."""
+    lo, hi = (-9, -2) if str(dtype) == "torch.float32" else (-18, -10)
+    return st.one_of(st.sampled_from(["random", "zero", "constant"]),
+                     st.floats(lo, hi).map(lambda u: f"jitter:{u}"),
+                     st.floats(0.3, 3.0).map(lambda k: f"threshold:{k}"))
+
+
+# ---------------------------------------------------------------- POD
+
+@st.composite
+def pod_cases(draw, *, min_b=1, max_b=6):
+    """``(features, labels, centroids)``: PEDCC centroids ``(k, n)``, ``B`` labels, features in
+    ``[-2, 2]`` with near-zero rows moved next to their centroid (a direction is needed)."""
+    k = draw(st.integers(1, 5), label="k")
+    n = draw(st.integers(max(k - 1, 1), 7), label="n")
+    c = R.pedcc_centroids(k, n, seed=draw(st.integers(0, 100), label="seed"))
+    b = draw(st.integers(min_b, max_b), label="B")
+    y = np.array(draw(st.lists(st.integers(0, k - 1), min_size=b, max_size=b), label="labels"))
+    f = draw(float_arrays((b, n), st.floats(-2.0, 2.0)), label="features")
+    small = np.linalg.norm(f, axis=1) < 1e-3
+    f[small] += c[y[small]]
+    return f, y, c
+
+
+# ---------------------------------------------------------------- data-based draws (test_slow.py, test_claim2d.py)
+
+def arrays(data, shape, label, elements=FLOATS):
+    """``data.draw(float_arrays(shape, elements), label=label)``."""
+    return data.draw(float_arrays(shape, elements), label=label)
+
+
+def kernel_shape(data, d, max_n=5, label="kernel shape"):
+    return data.draw(kernel_shapes(d, max_n), label=label)
+
+
+def input_shape(data, kshape, extra=5, allow_smaller=False, label="input shape"):
+    return data.draw(input_shapes(kshape, extra, allow_smaller), label=label)
+
+
+def padding(data, kshape, ishape, label="padding"):
+    return data.draw(paddings(kshape, ishape), label=label)

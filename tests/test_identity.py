@@ -9,7 +9,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from theory import reference as R
-from tests.strategies import UNIT, arrays, conv_case, input_shape, kernel_shape, padding
+from tests.strategies import UNIT, conv_cases, float_arrays, input_shapes, kernel_shapes, paddings, spatial_ranks
 
 EPS = 1e-12
 FLOOR = 1e-300   # products of subnormals: round-off floor independent of the scale
@@ -22,7 +22,7 @@ def _abs_scale(x, k1, k2, d):
 @given(st.data())
 def test_full_padding_identity_is_exact(data):
     """<F1, F2> = Σ_{c1,c2} <K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}> (eq. 3), any M, N, d, C."""
-    d, x, k1, k2 = conv_case(data)
+    d, x, k1, k2 = data.draw(conv_cases(), label="case")
     direct = R.feature_inner_product(x, k1, k2, "full", d=d)
     via = float(np.sum(R.correlation_terms(x, k1, k2, d=d)))
     note(f"direct={direct!r} identity={via!r}")
@@ -33,11 +33,11 @@ def test_full_padding_identity_is_exact(data):
 @given(st.data())
 def test_full_identity_when_kernel_is_longer_than_input(data):
     """Full padding needs no M >= N: the identity still holds when the kernel outgrows the input."""
-    d = data.draw(st.sampled_from([1, 2]), label="d")
-    kshape = kernel_shape(data, d, max_n=6)
-    ishape = input_shape(data, kshape, extra=0, allow_smaller=True)
-    x = arrays(data, (1, *ishape), "x", UNIT)
-    k1, k2 = arrays(data, (1, *kshape), "k1"), arrays(data, (1, *kshape), "k2")
+    d = data.draw(spatial_ranks(), label="d")
+    kshape = data.draw(kernel_shapes(d, max_n=6), label="kernel shape")
+    ishape = data.draw(input_shapes(kshape, extra=0, allow_smaller=True), label="input shape")
+    x = data.draw(float_arrays((1, *ishape), UNIT), label="x")
+    k1, k2 = data.draw(float_arrays((1, *kshape)), label="k1"), data.draw(float_arrays((1, *kshape)), label="k2")
     direct = R.feature_inner_product(x, k1, k2, "full", d=d)
     assert abs(direct - R.identity_inner_product(x, k1, k2, "full", d=d)) <= EPS * _abs_scale(x, k1, k2, d) + FLOOR
 
@@ -45,8 +45,8 @@ def test_full_identity_when_kernel_is_longer_than_input(data):
 @given(st.data())
 def test_general_padding_identity_with_edge_terms(data):
     """<F1, F2>_P = <K1 ⋆ K2, (X ⋆ X)_{[1-N,N-1]}> - A - B for every padding (eq. 19)."""
-    d, x, k1, k2 = conv_case(data)
-    pad = padding(data, k1.shape[1:], x.shape[1:])
+    d, x, k1, k2 = data.draw(conv_cases(), label="case")
+    pad = data.draw(paddings(k1.shape[1:], x.shape[1:]), label="padding")
     direct = R.feature_inner_product(x, k1, k2, pad, d=d)
     a, b = R.edge_terms(x, k1, k2, pad, d=d)
     full = float(np.sum(R.correlation_terms(x, k1, k2, d=d)))
@@ -69,10 +69,10 @@ def _eq17_18_literal(x, k1, k2, p):
 
 @given(st.data())
 def test_edge_terms_equal_paper_eq_17_18(data):
-    kshape = kernel_shape(data, 1, max_n=6)
-    ishape = input_shape(data, kshape, extra=6)
-    x = arrays(data, ishape, "x", UNIT)
-    k1, k2 = arrays(data, kshape, "k1"), arrays(data, kshape, "k2")
+    kshape = data.draw(kernel_shapes(1, max_n=6), label="kernel shape")
+    ishape = data.draw(input_shapes(kshape, extra=6), label="input shape")
+    x = data.draw(float_arrays(ishape, UNIT), label="x")
+    k1, k2 = data.draw(float_arrays(kshape), label="k1"), data.draw(float_arrays(kshape), label="k2")
     p = data.draw(st.integers(0, kshape[0] - 1), label="P")
     a, b = R.edge_terms(x[None], k1[None], k2[None], p, d=1)
     a_lit, b_lit = _eq17_18_literal(x, k1, k2, p)
@@ -81,7 +81,7 @@ def test_edge_terms_equal_paper_eq_17_18(data):
 
 
 def test_documented_example_same_valid_full():
-    """CONVENTIONS.md's example shape (M=9, N=3): the three paddings differ, only full matches eq. 3."""
+    """M=9, N=3: the three paddings give different <F1, F2>; only full matches eq. 3."""
     rng = np.random.default_rng(1)
     x, k1, k2 = rng.uniform(0, 1, (1, 9)), rng.uniform(-1, 1, (1, 3)), rng.uniform(-1, 1, (1, 3))
     eq3 = float(np.sum(R.correlation_terms(x, k1, k2, d=1)))
@@ -93,7 +93,7 @@ def test_documented_example_same_valid_full():
 @given(st.data())
 def test_zero_lag_decomposition_eq_11(data):
     """<F1,F2> = Σ R[c1,c2][0]<K1[c1],K2[c2]> + non-zero lags; for C = 1 the first is ||X||²<K1,K2>."""
-    d, x, k1, k2 = conv_case(data)
+    d, x, k1, k2 = data.draw(conv_cases(), label="case")
     zero, rest = R.lag_decomposition(x, k1, k2, d=d)
     scale = _abs_scale(x, k1, k2, d)
     assert abs(zero + rest - R.feature_inner_product(x, k1, k2, "full", d=d)) <= EPS * scale + FLOOR
@@ -116,7 +116,7 @@ def test_orthogonal_kernels_do_not_give_orthogonal_feature_maps():
 @given(st.data())
 def test_channel_crosscorrelation_symmetry(data):
     """R[c2, c1][n] = R[c1, c2][-n]: cross-channel terms are not symmetric in lag, but mirror."""
-    d, x, _, _ = conv_case(data)
+    d, x, _, _ = data.draw(conv_cases(), label="case")
     L = data.draw(st.integers(0, 4), label="max_lag")
     r = R.channel_crosscorrelation(x, L, d=d)
     flip_axes = tuple(range(2, 2 + d))

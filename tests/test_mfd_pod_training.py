@@ -1,4 +1,4 @@
-"""Issue 6: MFD and POD losses in training, their run plans, the MFD benchmark and the reports (tiny settings)."""
+"""MFD and POD losses in training, their run plans, the MFD benchmark and the reports (tiny settings)."""
 
 import dataclasses
 import importlib.util
@@ -9,12 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.training import mfd_experiments as M
-from experiments.training import pod_experiments as P
-from experiments.training.__main__ import main
+from experiments.__main__ import main
+from experiments.common.report import difference_sentence
+from experiments.mfd import spec as MS
+from experiments.mfd.loss import MFDConfig
+from experiments.mfd.metrics import measure_mfd
+from experiments.mfd.report import write_report as write_mfd_report
+from experiments.mfd.run import study_runs as mfd_runs
+from experiments.pod import spec as PS
+from experiments.pod.metrics import gda_fit_predict
+from experiments.pod.model import PODConfig, PODTrainer
+from experiments.pod.report import write_report as write_pod_report
+from experiments.pod.run import study_runs as pod_runs
 from experiments.training.data import ImageData
 from experiments.training.engine import Trainer
-from experiments.training.mfd_pod_report import diff_verdict, write_mfd_report, write_pod_report
 from experiments.training.models import STAGES, capture_stages
 from tests.training_fixtures import write_fashion_mnist
 from theory.reference import pearson as ref_pearson
@@ -30,19 +38,19 @@ def _data(n=16, classes=10, size=12, seed=0):
 
 
 def _mfd_config(tmp_path, lam=1.0, **kw):
-    fields = dict(M.COMMON, width=0.125, batch_size=8, epochs=1, augment=False, dtype="float64", threads=1,
+    fields = dict(MS.COMMON, width=0.125, batch_size=8, epochs=1, augment=False, dtype="float64", threads=1,
                   progress=False, out_dir=str(tmp_path / "run"))
     if lam:
         fields.update(mfd_lambda=lam, mfd_stages=list(STAGES), capture=list(STAGES), extra_losses=["mfd"])
     fields.update(kw)
-    return M.MFDConfig(**fields)
+    return MFDConfig(**fields)
 
 
 def _pod_config(tmp_path, loss="pod", n=16, **kw):
-    fields = dict(M.COMMON, width=0.125, batch_size=8, epochs=1, augment=False, threads=1, progress=False,
+    fields = dict(PS.COMMON, width=0.125, batch_size=8, epochs=1, augment=False, threads=1, progress=False,
                   head="pedcc", loss=loss, feature_dim=n, capture=["backbone"], out_dir=str(tmp_path / "pod"))
     fields.update(kw)
-    return P.PODConfig(**fields)
+    return PODConfig(**fields)
 
 
 # ------------------------------------------------------------------------------------------------ MFD
@@ -90,16 +98,18 @@ def test_mfd_config_validation(tmp_path):
         _mfd_config(tmp_path, capture=["stage0"]).validate()
     with pytest.raises(ValueError, match="extra_losses"):
         _mfd_config(tmp_path, extra_losses=[]).validate()
-    with pytest.raises(ValueError, match="mfd_lambda"):
+    with pytest.raises(ValueError, match="--mfd-lambda"):
         _mfd_config(tmp_path, mfd_lambda=-1.0).validate()
-    q = M.mfd_configs("quick", table="compare")
+    q = [r.config for r in mfd_runs(MS.MFDPlan(study="compare").validate())]
     assert len(q) == 10 and {c.mfd_lambda for c in q} == {0.0, 1.0}
     assert all(c.mfd_stages == list(STAGES) for c in q if c.mfd_lambda)
-    sweep = M.mfd_configs("quick", table="lambda")
+    sweep = [r.config for r in mfd_runs(MS.MFDPlan(study="lambda").validate())]
     assert sorted({c.mfd_lambda for c in sweep}) == [0.0, 0.01, 0.1, 1.0, 10.0, 100.0]
     assert {c.name for c in q if c.seed < 3} <= {c.name for c in sweep}        # shared runs
-    p = M.mfd_configs("paper", table="compare")
+    assert {c.out_dir for c in q if c.seed < 3} <= {c.out_dir for c in sweep}
+    p = [r.config for r in mfd_runs(MS.MFDPlan(study="compare", protocol="paper").validate())]
     assert all(c.epochs == 100 and c.lr_milestones == [30, 60, 90] and c.width == 1.0 and c.augment for c in p)
+    assert MS.STAGES == STAGES
 
 
 def test_measure_mfd_counts_dead_channels(tmp_path):
@@ -109,7 +119,7 @@ def test_measure_mfd_counts_dead_channels(tmp_path):
         bn = tr.model.stage0[1]
         bn.weight[0] = 0.0
         bn.bias[0] = -1.0
-    numbers, arrays = M.measure_mfd(tr)
+    numbers, arrays = measure_mfd(tr)
     s0 = numbers["stages"]["stage0"]
     c0 = tr.model.widths[0]
     assert s0["dead_share"] == pytest.approx(1 / c0) and s0["zero_map_share"] >= 1 / c0
@@ -135,7 +145,7 @@ def test_mfd_benchmark_runs(tmp_path, capsys):
 def test_pedcc_layer_stays_frozen_through_training_and_resume(tmp_path):
     data = _data(16, size=12)
     cfg = _pod_config(tmp_path, epochs=2)
-    tr = P.PODTrainer(cfg, train_data=data, test_data=data)
+    tr = PODTrainer(cfg, train_data=data, test_data=data)
     c0 = tr.centroids.clone()
     ref = torch.as_tensor(ref_pedcc.pedcc_centroids(10, 16, 0), dtype=torch.float32)
     assert torch.equal(c0, ref)
@@ -150,7 +160,7 @@ def test_pedcc_layer_stays_frozen_through_training_and_resume(tmp_path):
     assert not torch.equal(tr.model.backbone.fc.weight, fc_before)              # FC1 trained
     ck = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)
     assert torch.equal(ck["model"]["pedcc.centroids"], c0)
-    tr2 = P.PODTrainer(dataclasses.replace(cfg, epochs=3), train_data=data, test_data=data)
+    tr2 = PODTrainer(dataclasses.replace(cfg, epochs=3), train_data=data, test_data=data)
     tr2.run(resume=True)
     assert torch.equal(tr2.centroids, c0)
     g = np.asarray(tr2.centroids @ tr2.centroids.T)
@@ -160,7 +170,7 @@ def test_pedcc_layer_stays_frozen_through_training_and_resume(tmp_path):
 @pytest.mark.parametrize("loss", ["pod", "cosine"])
 def test_pod_loss_in_training_equals_the_reference(tmp_path, loss):
     data = _data(16, size=12)
-    tr = P.PODTrainer(_pod_config(tmp_path, loss=loss, dtype="float64", pod_lambda=0.7), train_data=data,
+    tr = PODTrainer(_pod_config(tmp_path, loss=loss, dtype="float64", pod_lambda=0.7), train_data=data,
                       test_data=data)
     x, y = next(iter(tr.train_loader))
     with capture_stages(tr.model, ["backbone"]) as feats:
@@ -181,12 +191,13 @@ def test_pod_config_validation_and_plans(tmp_path):
         _pod_config(tmp_path, capture=[]).validate()
     with pytest.raises(ValueError, match="loss"):
         _pod_config(tmp_path, loss="ce").validate()
-    t6 = P.pod_configs("quick", table="table6")
+    t6 = [r.config for r in pod_runs(PS.PODPlan(study="table6").validate())]
     assert {(c.head, c.loss) for c in t6} == {("softmax", "ce"), ("pedcc", "pod")} and len(t6) == 10
-    dims = P.pod_configs("quick", table="dims")
-    assert sorted({c.feature_dim for c in dims}) == sorted({*P.DIMS, 256})
-    t5 = P.pod_configs("quick", table="table5")
+    dims = [r.config for r in pod_runs(PS.PODPlan(study="dims").validate())]
+    assert sorted({c.feature_dim for c in dims}) == sorted({*PS.DIMS, 256})
+    t5 = [r.config for r in pod_runs(PS.PODPlan(study="table5").validate())]
     assert {c.name for c in t5 if c.loss == "pod"} == {c.name for c in t6 if c.loss == "pod"}
+    assert [c.name for c in t6] == PS.expected_names("quick", "table6")
 
 
 def test_gda_separates_gaussian_classes():
@@ -194,58 +205,58 @@ def test_gda_separates_gaussian_classes():
     means = torch.eye(3, 5) * 4
     x = torch.cat([means[c] + torch.randn(40, 5, generator=g) for c in range(3)])
     y = torch.arange(3).repeat_interleave(40)
-    pred = P.gda_fit_predict(x, y, x, 3)
+    pred = gda_fit_predict(x, y, x, 3)
     assert float((pred == y).double().mean()) > 0.95
 
 
 # ------------------------------------------------------------------------------- CLI and reports
 
-def _cli(tmp_path, data, command, *extra):
-    res = tmp_path / ("res-mfd" if command.startswith("mfd") else "res-pod")
-    args = [command, "--seeds", "0", "--epochs", "1", "--train-per-class", "4", "--test-per-class", "2",
-            "--width", "0.125", "--tag", "t", "--results-dir", str(res), "--runs-dir", str(tmp_path / "runs"),
-            "--data-root", str(data), "--no-progress", "--threads", "1", "--no-report", *extra]
+def _cli(tmp_path, data, experiment, study, *extra):
+    out = tmp_path / f"out-{experiment}"
+    args = [experiment, "run", "--study", study, "--seeds", "0", "--epochs", "1", "--train-per-class", "4",
+            "--test-per-class", "2", "--width", "0.125", "--tag", "t", "--out", str(out), "--runs-dir",
+            str(tmp_path / "runs"), "--data-root", str(data), "--no-progress", "--threads", "1", "--no-report", *extra]
     assert main(args) == 0
-    return res
+    return out / "results"
 
 
 def test_subcommands_end_to_end_and_reports(tmp_path):
     data = tmp_path / "fm"
     write_fashion_mnist(data, 4, 2)
-    res = _cli(tmp_path, data, "mfd-compare")
+    res = _cli(tmp_path, data, "mfd", "compare")
     runs = sorted(p.name for p in (res / "quick-t" / "mfd").glob("*"))
     assert runs == ["resnet18-mfd-lg+0-s0.json", "resnet18-mfd-lg+0-s0.npz", "resnet18-softmax-s0.json",
                     "resnet18-softmax-s0.npz"]
     rec = json.loads((res / "quick-t" / "mfd" / "resnet18-mfd-lg+0-s0.json").read_text())
     assert rec["config"]["mfd_stages"] == list(STAGES) and rec["measure"]["regularised"] == list(STAGES)
     assert set(rec["measure"]["stages"]) == set(STAGES)
-    _cli(tmp_path, data, "mfd-lambda", "--lgs", "-1")
+    _cli(tmp_path, data, "mfd", "lambda", "--lgs", "-1")
     assert (res / "quick-t" / "mfd" / "resnet18-mfd-lg-1-s0.json").is_file()
     rep = tmp_path / "rep"
-    assert main(["mfd-report", "--results-dir", str(res), "--out-dir", str(rep)]) == 0
-    text = (rep / "MFD_REPORT.md").read_text()
+    assert main(["mfd", "report", "--results", str(res), "--out", str(rep / "mfd")]) == 0
+    text = (rep / "mfd" / "REPORT.md").read_text()
     for s in ("Table IV analogue", "Tables I and III", "Dead channels", "Table II analogue", "0.189", "79.18",
               "Missing runs", "`stage0`", "No benchmark result saved"):
         assert s in text, s
     for fig in ("mfd_fig4_stage0", "mfd_fig5_stage1", "mfd_stages", "mfd_lambda"):
-        assert (rep / "figures" / f"quick-t_{fig}.png").stat().st_size > 1000, fig
+        assert (rep / "mfd" / "figures" / f"quick-t_{fig}.png").stat().st_size > 1000, fig
 
-    pres = _cli(tmp_path, data, "pod-table6")
-    _cli(tmp_path, data, "pod-table5")
-    _cli(tmp_path, data, "pod-dims", "--dims", "9")
+    pres = _cli(tmp_path, data, "pod", "table6")
+    _cli(tmp_path, data, "pod", "table5")
+    _cli(tmp_path, data, "pod", "dims", "--dims", "9")
     names = sorted(p.name for p in (pres / "quick-t" / "pod").glob("*.json"))
     assert names == ["resnet18-cosine-n256-s0.json", "resnet18-pod-n256-s0.json", "resnet18-pod-n9-s0.json",
                      "resnet18-softmax-s0.json"]
     rec = json.loads((pres / "quick-t" / "pod" / "resnet18-pod-n9-s0.json").read_text())
     assert rec["measure"]["centroids_max_abs_change"] == 0.0 and 0 <= rec["measure"]["gda_acc"] <= 1
     assert rec["measure"]["cosine_acc"] == pytest.approx(rec["summary"]["last_test_acc"])
-    assert main(["pod-report", "--results-dir", str(pres), "--out-dir", str(rep)]) == 0
-    text = (rep / "POD_REPORT.md").read_text()
+    assert main(["pod", "report", "--results", str(pres), "--out", str(rep / "pod")]) == 0
+    text = (rep / "pod" / "REPORT.md").read_text()
     for s in ("Table VI analogue", "Table V analogue", "Table VII analogue", "Table I analogue", "94.31", "94.23",
               "frozen"):
         assert s in text, s
-    assert (rep / "figures" / "quick-t_pod_convergence.png").is_file()
-    assert (rep / "figures" / "quick-t_pod_dims.png").is_file()
+    assert (rep / "pod" / "figures" / "quick-t_pod_convergence.png").is_file()
+    assert (rep / "pod" / "figures" / "quick-t_pod_dims.png").is_file()
 
 
 def _fake(name, cfg_extra, seed, acc, stages=None, measure=None):
@@ -265,8 +276,8 @@ def _fake(name, cfg_extra, seed, acc, stages=None, measure=None):
 
 def test_reports_on_fake_partial_and_empty_results(tmp_path):
     rep = tmp_path / "rep"
-    assert "No results yet" in write_mfd_report(results_dir=tmp_path / "none", out_dir=rep).read_text()
-    assert "No results yet" in write_pod_report(results_dir=tmp_path / "none", out_dir=rep).read_text()
+    assert "No results yet" in write_mfd_report(tmp_path / "none", rep).read_text()
+    assert "No results yet" in write_pod_report(tmp_path / "none", rep).read_text()
     d = tmp_path / "mfd" / "quick" / "mfd"
     d.mkdir(parents=True)
     for s, acc in ((0, 0.85), (1, 0.86)):
@@ -274,9 +285,9 @@ def test_reports_on_fake_partial_and_empty_results(tmp_path):
         (d / f"resnet18-mfd-lg+0-s{s}.json").write_text(json.dumps(_fake(
             f"resnet18-mfd-lg+0-s{s}", {"mfd_lambda": 1.0, "mfd_stages": list(STAGES)}, s, acc + 0.01,
             stages=[0.1] * 5)))
-    text = write_mfd_report(results_dir=tmp_path / "mfd", out_dir=rep, figures=False).read_text()
+    text = write_mfd_report(tmp_path / "mfd", rep, figures=False).read_text()
     assert "Missing runs** (6)" in text                      # compare: seeds 2-4 of both methods
-    assert "resnet18-softmax-s4" in text and "mfd-compare --protocol quick`" in text
+    assert "resnet18-softmax-s4" in text and "mfd run --study compare --protocol quick`" in text
     assert "0.100 ± 0.000 (n=2)" in text and "0.300 ± 0.000 (n=2)" in text
     assert "– (missing)" in text                               # λ sweep rows
     p = tmp_path / "pod" / "quick" / "pod"
@@ -284,13 +295,15 @@ def test_reports_on_fake_partial_and_empty_results(tmp_path):
     (p / "resnet18-pod-n256-s0.json").write_text(json.dumps(_fake(
         "resnet18-pod-n256-s0", {"head": "pedcc", "loss": "pod", "feature_dim": 256}, 0, 0.8,
         measure={"cosine_acc": 0.8, "gda_acc": 0.75, "centroids_max_abs_change": 0.0})))
-    text = write_pod_report(results_dir=tmp_path / "pod", out_dir=rep, figures=False).read_text()
-    assert "Missing runs" in text and "resnet18-softmax-s0" in text and "pod-dims --protocol quick`" in text
+    text = write_pod_report(tmp_path / "pod", rep, figures=False).read_text()
+    assert "Missing runs" in text and "resnet18-softmax-s0" in text and "pod run --study dims --protocol quick`" in text
     assert "75.00 (n=1)" in text
 
 
-def test_diff_verdict():
-    assert "beyond 2 standard errors; same direction" in diff_verdict([0.80, 0.81, 0.80], [0.90, 0.91, 0.90],
-                                                                      what="x", paper=0.7)
-    assert "not resolvable" in diff_verdict([0.80, 0.90], [0.81, 0.89], what="x")
-    assert "missing" in diff_verdict([], [0.8], what="x")
+def test_difference_sentence():
+    assert "beyond 2 standard errors; same direction" in difference_sentence([0.80, 0.81, 0.80], [0.90, 0.91, 0.90],
+                                                                             what="x", paper=0.7)
+    assert "opposite to the paper" in difference_sentence([0.90, 0.91, 0.90], [0.80, 0.81, 0.80], what="x", paper=0.7)
+    assert "not resolvable" in difference_sentence([0.80, 0.90], [0.81, 0.89], what="x")
+    assert "missing" in difference_sentence([], [0.8], what="x")
+    assert "no error bar" in difference_sentence([0.8], [0.9], what="x")

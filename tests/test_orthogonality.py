@@ -3,10 +3,9 @@
 Properties of soft orthogonality (Bansal et al. 2018), OCNN (Wang et al. 2020), OrthoReg (Rodríguez et
 al. 2017) and DeCov (Cogswell et al. 2016), each checked against a formula written independently here;
 pinned orthogonal-convolution examples; the central point of the CS paper (eq. 11): kernels that are
-exactly orthogonal as vectors whose full-padding feature maps on U(0, 1) inputs are not; errors.
+exactly orthogonal as vectors whose full-padding feature maps on U(0, 1) inputs are not. Bad inputs are
+the registry's error inputs (tests/test_errors.py).
 """
-
-import importlib
 
 import numpy as np
 import pytest
@@ -17,29 +16,20 @@ from hypothesis import strategies as st
 
 import theory.batched as B
 from theory import reference as R
+from theory.batched import orthogonality as BO
+from theory.reference import orthogonality as RO
 from theory.registry import REGISTRY
-from tests.strategies import FLOATS, arrays, kernel_shape
+from tests.strategies import (FLOATS, activations, float_arrays, kernel_pairs_with_cosine, kernel_shapes,
+                              orthonormal_rows, spatial_ranks, weights)
 
 
-def _weight(data, *, d=None, min_s=1, max_s=4, max_c=3, max_n=4, c=None):
-    d = data.draw(st.sampled_from([1, 2]), label="d") if d is None else d
-    s = data.draw(st.integers(min_s, max_s), label="S")
-    c = data.draw(st.integers(1, max_c), label="C") if c is None else c
-    kshape = kernel_shape(data, d, max_n)
-    return d, arrays(data, (s, c, *kshape), "weight")
+def _weight(data, **kw):
+    return data.draw(weights(**kw), label="(d, weight)")
 
 
 def _nonzero_kernels(w):
     """Every kernel's norm is representable (a squared norm that underflows to 0 counts as a zero kernel)."""
     return all(np.linalg.norm(k) > 1e-100 for k in w)
-
-
-def _orthonormal_rows(data, s, f, label="orthonormal basis"):
-    """``(s, f)`` with orthonormal rows (``s <= f``), from the QR factorisation of a drawn matrix."""
-    a = arrays(data, (f, s), label)
-    q, r = np.linalg.qr(a)
-    assume(np.all(np.abs(np.diag(r)) > 1e-3))
-    return q.T
 
 
 def _sum_sq_gram(f, side="rows"):
@@ -71,12 +61,12 @@ def test_kernel_cosine_matrix_entries_are_pairwise_cosines(data):
 
 @given(st.data())
 def test_soft_orthogonality_is_zero_for_orthonormal_rows(data):
-    d = data.draw(st.sampled_from([1, 2]), label="d")
+    d = data.draw(spatial_ranks(), label="d")
     c = data.draw(st.integers(1, 3), label="C")
-    kshape = kernel_shape(data, d, 3)
+    kshape = data.draw(kernel_shapes(d, 3), label="kernel shape")
     f = c * int(np.prod(kshape))
     s = data.draw(st.integers(1, min(f, 6)), label="S")
-    w = _orthonormal_rows(data, s, f).reshape(s, c, *kshape)
+    w = data.draw(orthonormal_rows(s, f), label="orthonormal rows").reshape(s, c, *kshape)
     assert R.soft_orthogonality(w, d=d) <= 1e-26 * s * s
     np.testing.assert_allclose(R.kernel_cosine_matrix(w, d=d), np.eye(s), rtol=0, atol=1e-13)
 
@@ -125,7 +115,7 @@ def test_invariant_to_permuting_kernels(data):
 def test_ocnn_single_channel_1d_stride1_is_autocorrelation_residual(data):
     """S = C = 1, d = 1, stride 1 (P = N-1, every lag): Σ_n ((K ⋆ K)[n] - δ_n)²."""
     n = data.draw(st.integers(1, 6), label="N")
-    k = arrays(data, (n,), "kernel")
+    k = data.draw(float_arrays((n,)), label="kernel")
     auto = np.correlate(k, k, "full")          # lags 1-N .. N-1, lag 0 at index N-1
     delta = np.zeros(2 * n - 1)
     delta[n - 1] = 1.0
@@ -162,13 +152,13 @@ def test_ocnn_with_stride_at_least_kernel_is_soft_orthogonality(data):
 @given(st.data())
 def test_ocnn_is_zero_for_delta_orthogonal_kernels(data):
     """K_i[c] = Q[i, c]·δ(m - m0), Q with orthonormal rows (S <= C): an orthogonal convolution at any stride."""
-    d = data.draw(st.sampled_from([1, 2]), label="d")
+    d = data.draw(spatial_ranks(), label="d")
     c = data.draw(st.integers(1, 4), label="C")
     s = data.draw(st.integers(1, c), label="S")
-    kshape = kernel_shape(data, d, 4)
+    kshape = data.draw(kernel_shapes(d, 4), label="kernel shape")
     tap = tuple(data.draw(st.integers(0, n - 1), label=f"tap[{a}]") for a, n in enumerate(kshape))
     stride = tuple(data.draw(st.integers(1, 4), label=f"stride[{a}]") for a in range(d))
-    q = _orthonormal_rows(data, s, c)
+    q = data.draw(orthonormal_rows(s, c), label="Q")
     w = np.zeros((s, c, *kshape))
     w[(slice(None), slice(None), *tap)] = q
     assert R.ocnn_orthogonality(w, stride, d=d) <= 1e-26 * s * s
@@ -250,9 +240,7 @@ def test_orthoreg_counts_each_pair_twice_and_ignores_scale(data):
 
 
 def _two_kernels(data, cosine):
-    """S = 2 kernels (C = 2, N = 3) with the given cosine: K1 = u, K2 = cos·u + sin·v, u ⟂ v unit."""
-    u, v = _orthonormal_rows(data, 2, 6)
-    return np.stack([u, cosine * u + np.sqrt(max(0.0, 1.0 - cosine ** 2)) * v]).reshape(2, 2, 3)
+    return data.draw(kernel_pairs_with_cosine(cosine), label=f"kernels with cosine {cosine}")
 
 
 @given(st.data())
@@ -285,13 +273,8 @@ def test_orthoreg_pinned_values():
 
 # ---------------------------------------------------------------- DeCov
 
-def _activations(data, *, max_b=6, max_units=5):
-    d = data.draw(st.sampled_from([0, 1, 2]), label="d")
-    b = data.draw(st.integers(2, max_b), label="b")
-    c = data.draw(st.integers(1, 3), label="C")
-    spatial = tuple(data.draw(st.integers(1, 2), label=f"spatial[{a}]") for a in range(d))
-    offset = data.draw(st.floats(-10.0, 10.0), label="offset")
-    return d, arrays(data, (b, c, *spatial), "h") + offset
+def _activations(data):
+    return data.draw(activations(), label="(d, h)")
 
 
 def _decov_tolerance(h):
@@ -325,7 +308,7 @@ def test_decov_is_the_covariance_formula(data):
 @given(st.data())
 def test_decov_invariant_to_unit_offsets_and_homogeneous_of_degree_4(data):
     d, h = _activations(data)
-    shift = arrays(data, h.shape[1:], "per-unit offsets")
+    shift = data.draw(float_arrays(h.shape[1:]), label="per-unit offsets")
     a = data.draw(st.floats(1e-2, 1e2), label="scale")
     base = R.decov(h, d=d)
     tol = _decov_tolerance(h)
@@ -338,11 +321,11 @@ def test_decov_is_zero_for_decorrelated_activations(data):
     """Units with a diagonal batch covariance: centred, mutually orthogonal columns (D <= b - 1)."""
     b = data.draw(st.integers(3, 8), label="b")
     dim = data.draw(st.integers(1, b - 1), label="D")
-    a = arrays(data, (b, dim), "raw activations")
+    a = data.draw(float_arrays((b, dim)), label="raw activations")
     q, r = np.linalg.qr(a - a.mean(axis=0))
     assume(np.all(np.abs(np.diag(r)) > 1e-3))
     scales = np.array(data.draw(st.lists(st.floats(0.1, 10.0), min_size=dim, max_size=dim), label="unit scales"))
-    offsets = arrays(data, (dim,), "unit means", FLOATS)
+    offsets = data.draw(float_arrays((dim,), FLOATS), label="unit means")
     h = q * scales + offsets
     assert R.decov(h, d=0) <= 1e-26 * np.max(scales) ** 4 * dim * dim
     assert R.decov(h.reshape(b, 1, dim), d=1) <= 1e-26 * np.max(scales) ** 4 * dim * dim
@@ -403,13 +386,12 @@ def test_orthogonal_kernels_do_not_give_orthogonal_feature_maps_2d_multichannel(
     assert R.conv_similarity(w, d=2) > 0.01
 
 
-# ---------------------------------------------------------------- registry, twins, errors
+# ---------------------------------------------------------------- registry, twins
 
 def test_every_orthogonality_reference_has_twin_and_entry():
-    ref = importlib.import_module("theory.reference.orthogonality")
     names = {op.name for op in REGISTRY}
-    for n in ref.__all__:
-        assert getattr(B, n, None) is getattr(importlib.import_module("theory.batched.orthogonality"), n)
+    for n in RO.__all__:
+        assert getattr(B, n, None) is getattr(BO, n)
         assert n in names, f"no registry entry for {n}"
 
 
@@ -427,60 +409,3 @@ def test_twins_keep_batch_axes_and_device(device):
     h = torch.randn(5, 6, 2, 3, generator=g).to(device)          # float32 stays float32
     out = B.decov(h, d=1)
     assert out.shape == (5,) and out.dtype == torch.float32
-
-
-def _t(a):
-    return torch.tensor(np.asarray(a, dtype=np.float64))
-
-
-W = np.arange(1.0, 13.0).reshape(2, 2, 3)
-ZERO_K = np.stack([np.ones((2, 3)), np.zeros((2, 3))])
-H = np.arange(12.0).reshape(3, 4) % 5
-
-ERRORS = [
-    ("cosine rank", lambda m, T: m.kernel_cosine_matrix(T(np.ones((2, 3))), d=1), ValueError, "weight: expected shape"),
-    ("cosine zero kernel", lambda m, T: m.kernel_cosine_matrix(T(ZERO_K), d=1), ValueError,
-     "weight: the cosine is undefined for a zero kernel"),
-    ("orthoreg zero kernel", lambda m, T: m.orthoreg(T(ZERO_K), d=1), ValueError, "weight: the cosine"),
-    ("soft rank", lambda m, T: m.soft_orthogonality(T(W), d=2), ValueError, "weight: expected shape"),
-    ("soft nan", lambda m, T: m.soft_orthogonality(T(np.full((2, 1, 3), np.nan)), d=1), ValueError,
-     "weight: expected finite"),
-    ("soft d=0", lambda m, T: m.soft_orthogonality(T(W), d=0), ValueError, "d: "),
-    ("ocnn inf", lambda m, T: m.ocnn_orthogonality(T(np.full((2, 1, 3), np.inf)), d=1), ValueError,
-     "weight: expected finite"),
-    ("ocnn stride 0", lambda m, T: m.ocnn_orthogonality(T(W), 0, d=1), ValueError, "stride: expected strides >= 1"),
-    ("ocnn stride -1", lambda m, T: m.ocnn_orthogonality(T(W.reshape(2, 2, 1, 3)), (1, -1), d=2), ValueError,
-     "stride: expected strides >= 1"),
-    ("ocnn stride float", lambda m, T: m.ocnn_orthogonality(T(W), 1.5, d=1), TypeError, "stride: expected an int"),
-    ("ocnn stride bool", lambda m, T: m.ocnn_orthogonality(T(W), True, d=1), TypeError, "stride"),
-    ("ocnn stride length", lambda m, T: m.ocnn_orthogonality(T(W), (1, 2), d=1), ValueError, "stride: expected one"),
-    ("orthoreg lam 0", lambda m, T: m.orthoreg(T(W), 0.0, d=1), ValueError, "lam: expected a finite number > 0"),
-    ("orthoreg lam inf", lambda m, T: m.orthoreg(T(W), float("inf"), d=1), ValueError, "lam"),
-    ("orthoreg lam str", lambda m, T: m.orthoreg(T(W), "10", d=1), TypeError, "lam: expected a real"),
-    ("decov b=1", lambda m, T: m.decov(T(H[:1]), d=0), ValueError, "h: the batch covariance needs b >= 2"),
-    ("decov rank", lambda m, T: m.decov(T(H), d=1), ValueError, "h: expected shape"),
-    ("decov nan", lambda m, T: m.decov(T(np.full((3, 2), np.nan)), d=0), ValueError, "h: expected finite"),
-    ("decov d=3", lambda m, T: m.decov(T(H), d=3), ValueError, "d: "),
-]
-
-
-@pytest.mark.parametrize("impl", ["reference", "twin"])
-@pytest.mark.parametrize("case", ERRORS, ids=[e[0] for e in ERRORS])
-def test_errors_name_the_argument(case, impl):
-    _, call, exc, match = case
-    m, T = (R, np.asarray) if impl == "reference" else (B, _t)
-    with pytest.raises(exc, match=match):
-        call(m, T)
-
-
-def test_type_errors_name_the_argument():
-    with pytest.raises(TypeError, match="weight"):
-        R.soft_orthogonality(np.ones((2, 1, 3), dtype=complex), d=1)
-    with pytest.raises(TypeError, match="weight: expected a torch.Tensor"):
-        B.soft_orthogonality(W, d=1)
-    with pytest.raises(TypeError, match="weight: expected a real floating tensor"):
-        B.ocnn_orthogonality(torch.ones(2, 1, 3, dtype=torch.int64), d=1)
-    with pytest.raises(TypeError, match="h: expected a real floating tensor"):
-        B.decov(torch.ones(3, 2, dtype=torch.int64), d=0)
-    with pytest.raises(ValueError, match="weight: the cosine"):      # one zero kernel in a batch of layers
-        B.orthoreg(torch.stack([_t(W), _t(ZERO_K)]), d=1)

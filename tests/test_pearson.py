@@ -10,26 +10,18 @@ import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from scipy.special import logsumexp
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import theory.batched as B
 from theory import reference as R
+from tests.strategies import channel_kinds, float_arrays, grid_arrays, grid_features
 
 
 # ---------------------------------------------------------------- draws and independent formulas
 
-def _grid(data, shape, label, lo=-8, hi=8):
-    return data.draw(hnp.arrays(np.int64, tuple(shape), elements=st.integers(lo, hi)), label=label) / 4.0
-
-
-def _features(data, *, d=None, min_c=1, max_c=4, max_b=5, max_sp=3):
-    d = data.draw(st.sampled_from([0, 1, 2]), label="d") if d is None else d
-    b = data.draw(st.integers(2, max_b), label="b")
-    c = data.draw(st.integers(min_c, max_c), label="C")
-    sp = tuple(data.draw(st.integers(1, max_sp), label=f"spatial[{a}]") for a in range(d))
-    return d, _grid(data, (b, c, *sp), "features")
+def _features(data, **kw):
+    return data.draw(grid_features(**kw), label="(d, features)")
 
 
 def _live(x):
@@ -58,20 +50,11 @@ def _mfd_eq5(f):
 
 # ---------------------------------------------------------------- the Pearson matrix
 
-@st.composite
-def _feature_cases(draw, max_c=4, max_b=5, max_sp=3):
-    """(d, features) on the quarter-integer grid, for tests that pin cases with @example."""
-    d = draw(st.sampled_from([0, 1, 2]))
-    b, c = draw(st.integers(2, max_b)), draw(st.integers(1, max_c))
-    sp = tuple(draw(st.integers(1, max_sp)) for _ in range(d))
-    return d, draw(hnp.arrays(np.int64, (b, c, *sp), elements=st.integers(-8, 8))) / 4.0
-
-
 _RELU = np.maximum(np.arange(-6.0, 18.0).reshape(2, 3, 4) % 7 - 3, 0)
 _RELU[:, 1] = 0.0                                        # a dead ReLU map
 
 
-@given(case=_feature_cases())
+@given(case=grid_features())
 @example(case=(1, _RELU))
 @example(case=(2, np.ones((3, 2, 2, 2))))                # every channel dead
 @example(case=(0, np.array([[0.0], [1.0]])))             # b = 2, C = 1
@@ -124,10 +107,10 @@ def test_pearson_matrix_invariances(data):
     d, x = _features(data)
     b, c = x.shape[:2]
     f = R.pearson_matrix(x, d=d)
-    scale = data.draw(hnp.arrays(np.float64, (c,), elements=st.floats(0.01, 100.0)), label="scale")
+    scale = data.draw(float_arrays((c,), st.floats(0.01, 100.0)), label="scale")
     scaled = x * scale.reshape((1, c) + (1,) * d)
     np.testing.assert_allclose(R.pearson_matrix(scaled, d=d), f, rtol=0, atol=1e-12)
-    shift = data.draw(hnp.arrays(np.float64, x.shape[1:], elements=st.floats(-3.0, 3.0)), label="shift map")
+    shift = data.draw(float_arrays(x.shape[1:], st.floats(-3.0, 3.0)), label="shift map")
     np.testing.assert_allclose(R.pearson_matrix(x + shift[None], d=d), f, rtol=0, atol=1e-12)
     perm = data.draw(st.permutations(range(c)), label="channel permutation")
     np.testing.assert_allclose(R.pearson_matrix(x[:, perm], d=d), f[np.ix_(perm, perm)], rtol=0, atol=1e-15)
@@ -158,8 +141,7 @@ def test_dead_channel_policy(data):
     kind = data.draw(st.sampled_from(["zero", "constant map"]), label="dead kind")
     dead = np.zeros((b, 1) + x.shape[2:])
     if kind == "constant map":
-        dead = dead + data.draw(hnp.arrays(np.float64, x.shape[2:], elements=st.floats(-1e3, 1e3)),
-                                label="constant map")
+        dead = dead + data.draw(float_arrays(x.shape[2:], st.floats(-1e3, 1e3)), label="constant map")
     y = np.concatenate([x[:, :at], dead, x[:, at:]], axis=1)
     f = R.pearson_matrix(y, d=d)
     assert np.all(f[at] == 0) and np.all(f[:, at] == 0)
@@ -215,14 +197,14 @@ def test_joint_loss_is_cross_entropy_plus_lambda_sum(data):
     d = data.draw(st.sampled_from([0, 1, 2]), label="d")
     b = data.draw(st.integers(2, 4), label="b")
     k = data.draw(st.integers(1, 4), label="K")
-    logits = data.draw(hnp.arrays(np.float64, (b, k), elements=st.floats(-30, 30)), label="logits")
+    logits = data.draw(float_arrays((b, k), st.floats(-30, 30)), label="logits")
     labels = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=b, max_size=b), label="labels"))
     n_stages = data.draw(st.integers(0, 3), label="number of stages")
     stages = []
     for s in range(n_stages):
         c = data.draw(st.integers(2, 3), label=f"C[{s}]")
         sp = tuple(data.draw(st.integers(1, 3), label=f"stage {s} spatial[{a}]") for a in range(d))
-        stages.append(_grid(data, (b, c, *sp), f"stage {s}"))
+        stages.append(data.draw(grid_arrays((b, c, *sp)), label=f"stage {s}"))
     lam = data.draw(st.floats(0.0, 10.0), label="lam")
     ce = np.mean([logsumexp(logits[i]) - logits[i, labels[i]] for i in range(b)])
     want = ce + lam * sum(_mfd_eq5(_pearson_by_cov(x)) for x in stages)
@@ -239,81 +221,13 @@ def test_joint_loss_cross_entropy_matches_torch():
     assert R.mfd_joint_loss(logits, labels, [], d=2) == pytest.approx(want, rel=1e-13)
 
 
-# ---------------------------------------------------------------- errors (references and twins alike)
-
-def _t(a):
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
-
-
-GOOD = np.arange(24.0).reshape(3, 2, 4) % 5
-
-
-ERRORS = [
-    ("b=1", lambda m, T: m.pearson_matrix(T(np.ones((1, 3, 4))), d=1), ValueError, "features: .*b >= 2"),
-    ("nan", lambda m, T: m.pearson_matrix(T(np.full((2, 2), np.nan)), d=0), ValueError, "features: .*finite"),
-    ("inf", lambda m, T: m.mfd_loss(T(np.array([[1.0, np.inf], [0, 1]])), d=0), ValueError, "features"),
-    ("rank", lambda m, T: m.pearson_matrix(T(np.ones((3, 2))), d=1), ValueError, "features: expected shape"),
-    ("d=3", lambda m, T: m.pearson_matrix(T(GOOD), d=3), ValueError, "d: "),
-    ("d=True", lambda m, T: m.pearson_matrix(T(GOOD), d=True), ValueError, "d: "),
-    ("d float", lambda m, T: m.mfd_loss(T(GOOD), d=1.0), ValueError, "d: "),
-    ("C=1 mfd", lambda m, T: m.mfd_loss(T(np.ones((3, 1, 2)) * np.arange(3)[:, None, None]), d=1),
-     ValueError, "features: .*C >= 2"),
-    ("C=1 mean abs", lambda m, T: m.mean_abs_offdiagonal(T(np.arange(3.0)[:, None]), d=0), ValueError,
-     "features: .*C >= 2"),
-    ("float labels", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), T(np.zeros(3)), [], d=1), TypeError,
-     "labels: expected integer"),
-    ("label range", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 2]), [], d=1),
-     ValueError, r"labels: expected labels in \[0, 2\)"),
-    ("negative label", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, -1, 1]), [], d=1),
-     ValueError, "labels"),
-    ("label count", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1]), [], d=1),
-     ValueError, "labels: expected shape"),
-    ("stages array", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 1]), T(GOOD), d=1),
-     TypeError, "stages: expected a list or tuple"),
-    ("stage batch", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 1]), [T(GOOD[:2])], d=1),
-     ValueError, r"stages\[0\]: expected the batch size"),
-    ("stage b=1", lambda m, T: m.mfd_joint_loss(T(np.zeros((1, 2))), _labels(T, [0]), [T(GOOD[:1])], d=1),
-     ValueError, r"stages\[0\]: .*b >= 2"),
-    ("stage C=1", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 1]), [T(GOOD), T(GOOD[:, :1])],
-                                                d=1), ValueError, r"stages\[1\]: .*C >= 2"),
-    ("stage rank", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 1]), [T(GOOD)], d=2),
-     ValueError, r"stages\[0\]: expected shape"),
-    ("lam nan", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 1]), [T(GOOD)], float("nan"),
-                                              d=1), ValueError, "lam: "),
-    ("lam str", lambda m, T: m.mfd_joint_loss(T(np.zeros((3, 2))), _labels(T, [0, 1, 1]), [T(GOOD)], "1", d=1),
-     TypeError, "lam: "),
-    ("logits rank", lambda m, T: m.mfd_joint_loss(T(np.zeros(3)), _labels(T, [0, 1, 1]), [], d=1), ValueError,
-     "logits: expected shape"),
-]
-
-
-def _labels(T, values):
-    return torch.tensor(values) if T is _t else np.array(values)
-
-
-@pytest.mark.parametrize("impl", ["reference", "twin"])
-@pytest.mark.parametrize("case", ERRORS, ids=[e[0] for e in ERRORS])
-def test_errors_name_the_argument(case, impl):
-    _, call, exc, match = case
-    m, T = (R, np.asarray) if impl == "reference" else (B, _t)
-    with pytest.raises(exc, match=match):
-        call(m, T)
-
-
-def test_reference_rejects_complex_and_twin_rejects_integer_tensors():
-    with pytest.raises(TypeError, match="features"):
-        R.pearson_matrix(np.ones((3, 2), dtype=complex), d=0)
-    with pytest.raises(TypeError, match="features"):
-        B.pearson_matrix(torch.ones(3, 2, dtype=torch.int64), d=0)
-
-
 # ---------------------------------------------------------------- the torch twins
 
 @given(st.data())
 def test_twin_matches_reference_on_leading_batches(data):
     d, x = _features(data, min_c=2, max_c=3, max_b=4)
     lead = tuple(data.draw(st.lists(st.integers(1, 3), max_size=2), label="leading batch shape"))
-    xs = _grid(data, lead + x.shape, "batched features")
+    xs = data.draw(grid_arrays(lead + x.shape), label="batched features")
     for name in ("pearson_matrix", "mfd_loss", "mean_abs_offdiagonal"):
         got = getattr(B, name)(torch.tensor(xs), d=d).numpy()
         for idx in np.ndindex(*lead):
@@ -457,11 +371,7 @@ def test_live_channel_bracket_decides_like_the_exact_rule(data):
     entry raised to k times the threshold, k in [0.3, 3])."""
     dtype = data.draw(st.sampled_from([torch.float32, torch.float64]), label="dtype")
     b, p = data.draw(st.integers(2, 6), label="b"), data.draw(st.integers(1, 40), label="P")
-    lo, hi = (-9, -2) if dtype == torch.float32 else (-18, -10)
-    kind = st.one_of(st.sampled_from(["random", "zero", "constant"]),
-                     st.floats(lo, hi).map(lambda u: f"jitter:{u}"),
-                     st.floats(0.3, 3.0).map(lambda k: f"threshold:{k}"))
-    kinds = data.draw(st.lists(kind, min_size=1, max_size=6), label="channel kinds")
+    kinds = data.draw(st.lists(channel_kinds(dtype), min_size=1, max_size=6), label="channel kinds")
     scale = 10.0 ** data.draw(st.integers(-3, 6), label="lg scale")
     _check_bracket(dtype, b, p, kinds, scale, data.draw(st.integers(0, 2**16), label="seed"))
 

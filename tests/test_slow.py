@@ -44,3 +44,18 @@ def test_committed_montecarlo_tables_are_what_the_code_produces(tmp_path):
         new = json.loads((tmp_path / f"table{t}.json").read_text())["rows"]
         old = json.loads((ROOT / "reports" / "montecarlo" / f"table{t}.json").read_text())["rows"]
         assert [[r.get(f) for f in fields] for r in new] == [[r.get(f) for f in fields] for r in old], f"table {t}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["cs", "mfd", "pod"])
+def test_committed_training_reports_regenerate_from_their_results(tmp_path, experiment):
+    """``python -m experiments <cs|mfd|pod> report`` renders the committed results into a temporary directory
+    exactly as the committed ``reports/<experiment>/REPORT.md``, with the same figures."""
+    committed = ROOT / "reports" / experiment
+    subprocess.run([sys.executable, "-m", "experiments", experiment, "report", "--results",
+                    f"reports/{experiment}/results", "--out", str(tmp_path)], check=True, cwd=ROOT,
+                   capture_output=True)
+    assert (tmp_path / "REPORT.md").read_text() == (committed / "REPORT.md").read_text()
+    figs = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert figs == sorted(p.name for p in (committed / "figures").iterdir()) and figs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md", "figures"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from experiments.training.cs import CSRegularizer, conv_kernel_stats, cs_initialize, model_cs
+from experiments.training.losses import CSRegularizer, conv_kernel_stats, cs_initialize, model_cs
 from experiments.training.data import ImageData
 from experiments.training.engine import TrainConfig, Trainer
 from experiments.training.models import cnn1, resnet18

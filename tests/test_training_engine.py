@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments.training import io as tio
+from experiments.common import io as tio
 from experiments.training.data import FASHION_MNIST_DIR, ImageData
 from experiments.training.engine import EPOCH_COLUMNS, TrainConfig, Trainer
 from tests.training_fixtures import write_fashion_mnist
@@ -29,14 +29,14 @@ def _env(**extra):
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "experiments.training", *map(str, args)]
+    return [sys.executable, "-m", "experiments", "training", *map(str, args)]
 
 
 def _no_times(history):
     return [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in history]
 
 
-RESUME_ARGS = ["train", "--model", "cnn1", "--epochs", 4, "--batch-size", 16, "--train-per-class", 6,
+RESUME_ARGS = ["run", "--model", "cnn1", "--epochs", 4, "--batch-size", 16, "--train-per-class", 6,
                "--test-per-class", 3, "--optimizer", "sgd", "--lr", 0.05, "--momentum", 0.9, "--weight-decay", 1e-4,
                "--lr-milestones", 2, 3, "--lr-gamma", 0.5, "--cs-init-iters", 3, "--cs-beta", 0.001, "--augment",
                "--threads", 1, "--no-progress", "--seed", 5]
@@ -74,7 +74,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     # without --resume the directory is refused; with it the run continues from epoch 1
     refused = subprocess.run(_cli(*RESUME_ARGS, "--out-dir", killed), env=env, cwd=ROOT, capture_output=True,
                              text=True, timeout=120)
-    assert refused.returncode != 0 and "--resume" in refused.stderr
+    assert refused.returncode == 2 and "--resume" in refused.stderr and "Traceback" not in refused.stderr
     subprocess.run(_cli(*RESUME_ARGS, "--out-dir", killed, "--resume"), env=env, check=True, cwd=ROOT,
                    timeout=120, capture_output=True)
 
@@ -112,7 +112,7 @@ def _flat(d, prefix=""):
                     reason="dataset-fashion-mnist not installed")
 def test_cli_end_to_end_on_real_fashion_mnist(tmp_path):
     out = tmp_path / "run"
-    r = subprocess.run(_cli("train", "--model", "cnn1", "--train-per-class", 30, "--test-per-class", 20,
+    r = subprocess.run(_cli("run", "--model", "cnn1", "--train-per-class", 30, "--test-per-class", 20,
                             "--epochs", 1, "--batch-size", 100, "--lr", 0.05, "--out-dir", out, "--no-progress",
                             "--threads", 1),
                        env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -161,9 +161,7 @@ def test_extra_loss_hook_and_stage_capture(tmp_path):
 
 def test_config_roundtrip_validation_and_refusal(tmp_path):
     cfg = TrainConfig(out_dir=str(tmp_path / "r"), epochs=1, batch_size=8, progress=False, threads=1)
-    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    with pytest.raises(ValueError, match="unknown"):
-        TrainConfig.from_dict({"nope": 1})
+    assert TrainConfig(**json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp=True).validate()
     with pytest.raises(ValueError, match="optimizer"):
@@ -179,9 +177,11 @@ def test_config_roundtrip_validation_and_refusal(tmp_path):
     assert _no_times(again["history"]) == _no_times(rec["history"])
     with pytest.raises(ValueError, match="different config"):
         Trainer(TrainConfig(**{**cfg.to_dict(), "lr": 0.5}), **train_kw).run(resume=True)
-    # more epochs may be asked of a resumed run
+    # more epochs may be asked of a resumed run, fewer than the checkpoint holds may not
     longer = Trainer(TrainConfig(**{**cfg.to_dict(), "epochs": 2}), **train_kw).run(resume=True)
     assert [h["epoch"] for h in longer["history"]] == [0, 1, 2]
+    with pytest.raises(ValueError, match="past epochs=1"):
+        Trainer(cfg, **train_kw).run(resume=True)
 
 
 def test_adam_and_float64(tmp_path):
@@ -215,11 +215,11 @@ def test_divergence_is_recorded_and_final(tmp_path):
 
 
 def test_cli_import_registers_a_named_extra_loss(tmp_path, monkeypatch):
-    from experiments.training.__main__ import main
-    from experiments.training.engine import EXTRA_LOSSES
+    from experiments.__main__ import main
+    from experiments.training.losses import EXTRA_LOSSES
 
     (tmp_path / "plug_featsq.py").write_text(
-        "from experiments.training.engine import register_extra_loss\n"
+        "from experiments.training.losses import register_extra_loss\n"
         "@register_extra_loss('featsq_test')\n"
         "def make(config):\n"
         "    return lambda model, outputs: 0.01 * outputs['features']['stage4'].pow(2).mean()\n")
@@ -228,7 +228,7 @@ def test_cli_import_registers_a_named_extra_loss(tmp_path, monkeypatch):
     write_fashion_mnist(data, 2, 1)
     out = tmp_path / "run"
     try:
-        assert main(["--import", "plug_featsq", "train", "--model", "resnet18", "--width", "0.125", "--capture",
+        assert main(["training", "run", "--import", "plug_featsq", "--model", "resnet18", "--width", "0.125", "--capture",
                      "stage4", "--extra-losses", "featsq_test", "--data-root", str(data), "--batch-size", "10",
                      "--out-dir", str(out), "--no-progress", "--threads", "1"]) == 0
     finally:

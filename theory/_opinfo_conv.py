@@ -1,6 +1,6 @@
 """Registry entries (see theory.registry) for the correlation, identity and similarity operations.
 
-One :class:`~theory.registry.OpInfo` per public function of :mod:`theory.reference.correlate`,
+One :class:`~theory.registry.OpInfo` per public function of :mod:`theory.reference.correlations`,
 :mod:`~theory.reference.identity` and :mod:`~theory.reference.similarity`, paired with its twin in
 :mod:`theory.batched`. The samples cover 1-D and 2-D, ``C ∈ {1, 2, 3}``, ``S >= 2``, odd and even and
 non-square kernels, every padding form (``'full'``, ``'valid'``, ``'same'``, ``'same_numpy'``, ``int P``,
@@ -12,17 +12,16 @@ non-square kernels, every padding form (``'full'``, ``'valid'``, ``'same'``, ``'
 from __future__ import annotations
 
 import functools
-import importlib
 
+from ._errors_conv import ERRORS
+from .batched import correlations as _bat_c
+from .batched import fast_similarity as _bat_f
+from .batched import identity as _bat_i
+from .batched import similarity as _bat_s
 from .opinfo import OpInfo, Sample
-
-_ref_c = importlib.import_module("theory.reference.correlate")
-_ref_i = importlib.import_module("theory.reference.identity")
-_ref_s = importlib.import_module("theory.reference.similarity")
-_bat_c = importlib.import_module("theory.batched.correlate")
-_bat_i = importlib.import_module("theory.batched.identity")
-_bat_s = importlib.import_module("theory.batched.similarity")
-_bat_f = importlib.import_module("theory.batched.fast_similarity")
+from .reference import correlations as _ref_c
+from .reference import identity as _ref_i
+from .reference import similarity as _ref_s
 
 
 def _x(rng, *shape):
@@ -172,34 +171,36 @@ def _weight_samples(rng):
 
 def _op(name, ref_mod, bat_mod, sample_inputs, **kw) -> OpInfo:
     return OpInfo(name=name, reference=getattr(ref_mod, name), twin=getattr(bat_mod, name),
-                  sample_inputs=sample_inputs, **kw)
+                  sample_inputs=sample_inputs, error_inputs=ERRORS[name], **kw)
 
 
 OPS: list[OpInfo] = [
-    _op("correlate", _ref_c, _bat_c, _correlate_samples, notes="CS eq. 1b, 12-13"),
-    _op("convolve", _ref_c, _bat_c, _correlate_samples, notes="CS eq. 1a"),
+    _op("correlate", _ref_c, _bat_c, _correlate_samples, notes="CS paper, eq. 1b, 12-13"),
+    _op("convolve", _ref_c, _bat_c, _correlate_samples, notes="CS paper, eq. 1a"),
     _op("crosscorrelation", _ref_c, _bat_c, _crosscorrelation_samples, notes="(a ⋆ b)[n] = Σ a[m] b[m+n]"),
-    _op("kernel_crosscorrelation", _ref_c, _bat_c, _kernel_crosscorrelation_samples, notes="CS eq. 3, 6"),
-    _op("autocorrelation", _ref_c, _bat_c, _autocorrelation_samples, notes="CS eq. 3"),
+    _op("kernel_crosscorrelation", _ref_c, _bat_c, _kernel_crosscorrelation_samples, notes="CS paper, eq. 3, 6"),
+    _op("autocorrelation", _ref_c, _bat_c, _autocorrelation_samples, notes="CS paper, eq. 3"),
     _op("channel_crosscorrelation", _ref_c, _bat_c, _channel_crosscorrelation_samples),
     _op("feature_maps", _ref_c, _bat_c, _feature_maps_samples, notes="Conv2d without bias"),
-    _op("lags", _ref_c, _bat_c, _lags_samples, abs_scale=False, gradcheck=False, notes="integer lags"),
-    _op("feature_inner_product", _ref_i, _bat_i, _padded_triplet_samples, notes="CS eq. 14"),
-    _op("correlation_terms", _ref_i, _bat_i, _triplet_samples, notes="CS eq. 3, C x C"),
-    _op("edge_terms", _ref_i, _bat_i, _padded_triplet_samples, notes="CS eq. 17-18"),
-    _op("identity_inner_product", _ref_i, _bat_i, _padded_triplet_samples, notes="CS eq. 19"),
-    _op("lag_decomposition", _ref_i, _bat_i, _triplet_samples, notes="CS eq. 11"),
+    _op("lags", _ref_c, _bat_c, _lags_samples, abs_scale=False, gradcheck=False, factory=("device",),
+        notes="integer lags"),
+    _op("feature_inner_product", _ref_i, _bat_i, _padded_triplet_samples, notes="CS paper, eq. 14"),
+    _op("correlation_terms", _ref_i, _bat_i, _triplet_samples, notes="CS paper, eq. 3, C x C"),
+    _op("edge_terms", _ref_i, _bat_i, _padded_triplet_samples, notes="CS paper, eq. 17-18"),
+    _op("identity_inner_product", _ref_i, _bat_i, _padded_triplet_samples, notes="CS paper, eq. 19"),
+    _op("lag_decomposition", _ref_i, _bat_i, _triplet_samples, notes="CS paper, eq. 11"),
     _op("kernel_inner_product", _ref_s, _bat_s, _kernel_pair_samples),
     _op("kernel_cosine", _ref_s, _bat_s, _kernel_pair_samples, abs_scale=False,
         notes="bounded by 1: absolute tolerance"),
-    _op("crosscorrelation_energy", _ref_s, _bat_s, _kernel_pair_samples, notes="CS eq. 8, 10"),
+    _op("crosscorrelation_energy", _ref_s, _bat_s, _kernel_pair_samples, notes="CS paper, eq. 8, 10"),
     _op("crosscorrelation_energy_fft", _ref_s, _bat_s, _fft_samples, notes="Parseval"),
-    _op("conv_similarity_matrix", _ref_s, _bat_s, _weight_samples, notes="CS eq. 9"),
-    _op("conv_similarity", _ref_s, _bat_s, _weight_samples, notes="CS eq. 10"),
+    _op("conv_similarity_matrix", _ref_s, _bat_s, _weight_samples, notes="CS paper, eq. 9"),
+    _op("conv_similarity", _ref_s, _bat_s, _weight_samples, notes="CS paper, eq. 10"),
     _op("kernel_autocorrelation_sum", _ref_s, _bat_s, _weight_samples, notes="a_i = Σ_c K_i[c] ⋆ K_i[c]"),
     _op("conv_similarity_normalized", _ref_s, _bat_s, _weight_samples, notes="kernels normalised first"),
     *(OpInfo(name=f"conv_similarity_fast[{m}]", reference=_ref_s.conv_similarity,
              twin=functools.partial(_bat_f.conv_similarity_fast, method=m), sample_inputs=_weight_samples,
-             notes="CS eq. 10 in O(S·C): ½(||Σ a_i||² - Σ ||a_i||²)")
+             error_inputs=ERRORS["conv_similarity_fast"],
+             notes="CS paper, eq. 10 in O(S·C): ½(||Σ a_i||² - Σ ||a_i||²)")
       for m in _bat_f.CS_METHODS),
 ]

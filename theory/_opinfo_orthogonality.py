@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .batched import orthogonality as _bat
+from ._errors_orthogonality import ERRORS
 from .opinfo import OpInfo, Sample
 from .reference import orthogonality as _ref
 
@@ -101,13 +102,14 @@ def _decov_samples(rng):
 
 OPS: list[OpInfo] = [
     OpInfo("kernel_cosine_matrix", _ref.kernel_cosine_matrix, _bat.kernel_cosine_matrix, _weight_samples,
-           abs_scale=False, notes="CS Table 1 kernel similarity; bounded by 1: absolute tolerance"),
+           ERRORS["kernel_cosine_matrix"], abs_scale=False,
+           notes="CS paper, Table 1 kernel similarity; bounded by 1: absolute tolerance"),
     OpInfo("soft_orthogonality", _ref.soft_orthogonality, _bat.soft_orthogonality, _weight_samples,
-           notes="Bansal et al. 2018 SO: ||W Wᵀ - I||²_F"),
+           ERRORS["soft_orthogonality"], notes="Bansal et al. 2018 SO: ||W Wᵀ - I||²_F"),
     OpInfo("ocnn_orthogonality", _ref.ocnn_orthogonality, _bat.ocnn_orthogonality, _ocnn_samples,
-           notes="Wang et al. 2020: ||Conv(K, K, padding=P, stride=s) - I_r0||²_F"),
-    OpInfo("orthoreg", _ref.orthoreg, _bat.orthoreg, _orthoreg_samples, abs_scale=False,
+           ERRORS["ocnn_orthogonality"], notes="Wang et al. 2020: ||Conv(K, K, padding=P, stride=s) - I_r0||²_F"),
+    OpInfo("orthoreg", _ref.orthoreg, _bat.orthoreg, _orthoreg_samples, ERRORS["orthoreg"], abs_scale=False,
            notes="Rodríguez et al. 2017: Σ_{i≠j} log(1 + e^{λ(C_ij - 1)})"),
-    OpInfo("decov", _ref.decov, _bat.decov, _decov_samples, abs_scale=False,
+    OpInfo("decov", _ref.decov, _bat.decov, _decov_samples, ERRORS["decov"], abs_scale=False,
            notes="Cogswell et al. 2016: ½(||C||²_F - ||diag C||²)"),
 ]

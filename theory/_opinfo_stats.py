@@ -24,6 +24,7 @@ from .batched import pearson as _bat_p
 from .batched import pedcc as _bat_e
 from .reference import pearson as _ref_p
 from .reference import pedcc as _ref_e
+from ._errors_stats import ERRORS
 from .opinfo import OpInfo, Sample
 
 
@@ -137,20 +138,25 @@ def _predict_samples(rng):
 _DEAD_NOTE = "samples named 'dead' hold constant channels: gradchecks must keep them constant"
 
 OPS: list[OpInfo] = [
-    OpInfo("pearson_matrix", _ref_p.pearson_matrix, _bat_p.pearson_matrix, _pearson_samples, abs_scale=False,
-           notes="MFD eq. 6, batch-mean centring; " + _DEAD_NOTE),
-    OpInfo("mfd_loss", _ref_p.mfd_loss, _bat_p.mfd_loss, _pearson_samples_pairs, abs_scale=False,
-           notes="MFD eq. 5; " + _DEAD_NOTE),
+    OpInfo("pearson_matrix", _ref_p.pearson_matrix, _bat_p.pearson_matrix, _pearson_samples,
+           ERRORS["pearson_matrix"], abs_scale=False, notes="MFD paper, eq. 6, batch-mean centring; " + _DEAD_NOTE),
+    OpInfo("mfd_loss", _ref_p.mfd_loss, _bat_p.mfd_loss, _pearson_samples_pairs, ERRORS["mfd_loss"],
+           abs_scale=False, notes="MFD paper, eq. 5; " + _DEAD_NOTE),
     OpInfo("mean_abs_offdiagonal", _ref_p.mean_abs_offdiagonal, _bat_p.mean_abs_offdiagonal,
-           _pearson_samples_pairs, abs_scale=False, notes="MFD Tables I, III; " + _DEAD_NOTE),
-    OpInfo("mfd_joint_loss", mfd_joint_loss_ref, mfd_joint_loss_twin, _joint_samples, abs_scale=False,
-           notes="MFD eq. 7; called as (logits, labels, *stages, lam=, d=); " + _DEAD_NOTE),
-    OpInfo("pedcc_centroids", _ref_e.pedcc_centroids, _bat_e.pedcc_centroids, _pedcc_samples, abs_scale=False,
-           gradcheck=False, notes="twin returns the reference's float64 values as a tensor"),
-    OpInfo("cosine_loss", _ref_e.cosine_loss, _bat_e.cosine_loss, _pod_samples, abs_scale=False,
-           notes="POD eq. 13"),
-    OpInfo("sc_loss", _ref_e.sc_loss, _bat_e.sc_loss, _pod_samples, abs_scale=False, notes="POD eq. 14-15"),
-    OpInfo("pod_loss", _ref_e.pod_loss, _bat_e.pod_loss, _pod_lam_samples, abs_scale=False, notes="POD eq. 16"),
-    OpInfo("pedcc_predict", _ref_e.pedcc_predict, _bat_e.pedcc_predict, _predict_samples, abs_scale=False,
-           gradcheck=False, notes="POD eq. 17-19, integer labels"),
+           _pearson_samples_pairs, ERRORS["mean_abs_offdiagonal"], abs_scale=False,
+           notes="MFD paper, Tables I, III; " + _DEAD_NOTE),
+    OpInfo("mfd_joint_loss", mfd_joint_loss_ref, mfd_joint_loss_twin, _joint_samples, ERRORS["mfd_joint_loss"],
+           abs_scale=False, error_reference=_ref_p.mfd_joint_loss, error_twin=_bat_p.mfd_joint_loss,
+           notes="MFD paper, eq. 7; called as (logits, labels, *stages, lam=, d=); " + _DEAD_NOTE),
+    OpInfo("pedcc_centroids", _ref_e.pedcc_centroids, _bat_e.pedcc_centroids, _pedcc_samples,
+           ERRORS["pedcc_centroids"], abs_scale=False, gradcheck=False, factory=("dtype", "device"),
+           notes="a set-up constant: the twin builds it in torch from the same Gaussian draw"),
+    OpInfo("cosine_loss", _ref_e.cosine_loss, _bat_e.cosine_loss, _pod_samples, ERRORS["cosine_loss"],
+           abs_scale=False, notes="POD paper, eq. 13"),
+    OpInfo("sc_loss", _ref_e.sc_loss, _bat_e.sc_loss, _pod_samples, ERRORS["sc_loss"], abs_scale=False,
+           notes="POD paper, eq. 14-15"),
+    OpInfo("pod_loss", _ref_e.pod_loss, _bat_e.pod_loss, _pod_lam_samples, ERRORS["pod_loss"], abs_scale=False,
+           notes="POD paper, eq. 16"),
+    OpInfo("pedcc_predict", _ref_e.pedcc_predict, _bat_e.pedcc_predict, _predict_samples, ERRORS["pedcc_predict"],
+           abs_scale=False, gradcheck=False, notes="POD paper, eq. 17-19, integer labels"),
 ]

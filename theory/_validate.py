@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 
-# Pearson matrices (MFD eq. 6): a channel whose centred norm is at most
+# Pearson matrices (MFD paper, eq. 6): a channel whose centred norm is at most
 # DEAD_RTOL·eps·max|channel|·sqrt(count) counts as dead (constant over the batch).
 DEAD_RTOL = 8.0
 

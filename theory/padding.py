@@ -68,7 +68,34 @@ def _axis_pads(spec, n: int, axis: int, d: int) -> tuple[int, int]:
 
 
 def resolve_padding(padding, kernel_shape: Sequence[int]) -> Pads:
-    """Return ``((left, right), ...)``, one pair per spatial axis of ``kernel_shape``."""
+    """Resolve a padding specification to ``((left, right), ...)``, one pair per kernel axis (CS paper, eq. 12-14).
+
+    Parameters
+    ----------
+    padding : str, int or pair
+        ``'full'``, ``'valid'``, ``'same'``, ``'same_numpy'``, an int ``P``, a ``(left, right)`` pair, or
+        (2-D) a per-axis pair of pairs; see the module docstring.
+    kernel_shape : sequence of int
+        The kernel's spatial sizes ``N`` (one per axis).
+
+    Returns
+    -------
+    tuple of (int, int)
+        Zero pads per axis, each in ``[0, N-1]``.
+
+    Raises
+    ------
+    ValueError
+        If the mode is unknown or a pad lies outside ``[0, N-1]``.
+    TypeError
+        If ``padding`` is not a mode string, an int or a pair of ints.
+
+    Examples
+    --------
+    >>> from theory.padding import resolve_padding
+    >>> resolve_padding("same", (4,)), resolve_padding("same_numpy", (4,)), resolve_padding(1, (3, 2))
+    (((1, 2),), ((2, 1),), ((1, 1), (1, 1)))
+    """
     d = len(kernel_shape)
     per_axis = None
     if d > 1 and isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == d \
@@ -80,10 +107,32 @@ def resolve_padding(padding, kernel_shape: Sequence[int]) -> Pads:
 
 
 def output_shape(input_shape: Sequence[int], kernel_shape: Sequence[int], pads: Pads) -> tuple[int, ...]:
-    """Spatial shape ``M - N + 1 + left + right`` per axis; raises if any axis would be empty.
+    """Spatial output shape ``M - N + 1 + left + right`` per axis.
 
     Degenerate-input policy: a padding that leaves no output (``N > M`` with ``'valid'``, say) is a
     ValueError, never an empty array.
+
+    Parameters
+    ----------
+    input_shape, kernel_shape : sequence of int
+        ``M`` and ``N`` per axis.
+    pads : tuple of (int, int)
+        As returned by :func:`resolve_padding`.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    ValueError
+        If an axis would be empty.
+
+    Examples
+    --------
+    >>> from theory.padding import output_shape
+    >>> output_shape((9,), (3,), ((0, 0),)), output_shape((9,), (3,), ((2, 2),))
+    ((7,), (11,))
     """
     out = []
     for a, (m, n, (lo, hi)) in enumerate(zip(input_shape, kernel_shape, pads)):
@@ -97,6 +146,32 @@ def output_shape(input_shape: Sequence[int], kernel_shape: Sequence[int], pads: 
 
 
 def full_window(input_shape: Sequence[int], kernel_shape: Sequence[int], pads: Pads) -> tuple[slice, ...]:
-    """Slices of the full cross-correlation that the padded output keeps: ``[N-1-left, M-1+right]``."""
+    """Slices of the full cross-correlation that the padded output keeps, ``[N-1-left, M-1+right]``.
+
+    CS paper, eq. 12-14.
+
+    Parameters
+    ----------
+    input_shape, kernel_shape : sequence of int
+        ``M`` and ``N`` per axis.
+    pads : tuple of (int, int)
+        As returned by :func:`resolve_padding`.
+
+    Returns
+    -------
+    tuple of slice
+        One per axis, into the full result of length ``M+N-1``.
+
+    Raises
+    ------
+    ValueError
+        If the padding leaves no output (:func:`output_shape`).
+
+    Examples
+    --------
+    >>> from theory.padding import full_window
+    >>> full_window((9,), (3,), ((0, 0),))
+    (slice(2, 9, None),)
+    """
     output_shape(input_shape, kernel_shape, pads)
     return tuple(slice(n - 1 - lo, m + hi) for m, n, (lo, hi) in zip(input_shape, kernel_shape, pads))

@@ -76,11 +76,11 @@ class Stats:
 
 
 @functools.lru_cache(maxsize=8)
-def source_stats(c: int, fmnist_root: str | None = None) -> Stats:
+def source_stats(c: int, data_root: str | None = None) -> Stats:
     """Mean/std per channel of the whole image source of ``c`` channels (for ``image_std``)."""
     _check_channels(c)
     if c == 1:
-        imgs = fashion_mnist_images(fmnist_root)
+        imgs = fashion_mnist_images(data_root)
         v = imgs.astype(np.float64).ravel() / 255.0
         return Stats((float(v.mean()),), (float(v.std()),))
     px = np.concatenate([im.reshape(3, -1) for im in rgb_images()], axis=1).astype(np.float64) / 255.0
@@ -139,7 +139,7 @@ def child_seed(seed_seq: np.random.SeedSequence, i: int) -> np.random.SeedSequen
 
 
 def draw_inputs(seed_seq: np.random.SeedSequence, episodes: int, c: int, kinds=INPUT_KINDS,
-                fmnist_root: str | None = None) -> dict[str, np.ndarray]:
+                data_root: str | None = None) -> dict[str, np.ndarray]:
     """``{kind: (E, C, H, W)}`` for the requested kinds; ``image`` and ``image_std`` share their images.
 
     Two child streams of ``seed_seq`` (:func:`child_seed` 0 and 1): one for the noise, one for the choice of
@@ -155,10 +155,10 @@ def draw_inputs(seed_seq: np.random.SeedSequence, episodes: int, c: int, kinds=I
         out["uniform"] = sample_uniform(np.random.default_rng(s_noise), episodes, c, input_hw(c))
     if "image" in kinds or "image_std" in kinds:
         rng = np.random.default_rng(s_img)
-        img = (sample_fmnist(rng, episodes, fashion_mnist_images(fmnist_root)) if c == 1
+        img = (sample_fmnist(rng, episodes, fashion_mnist_images(data_root)) if c == 1
                else sample_rgb_patches(rng, episodes, rgb_images()))
         if "image" in kinds:
             out["image"] = img
         if "image_std" in kinds:
-            out["image_std"] = standardise(img, source_stats(c, fmnist_root))
+            out["image_std"] = standardise(img, source_stats(c, data_root))
     return {k: out[k] for k in kinds}

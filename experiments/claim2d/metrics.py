@@ -1,7 +1,7 @@
 """Statistics of one (objective, S, k, C, input, padding) cell: the Table 1/2/3 columns for S kernels.
 
-Definitions for ``S >= 2`` kernels (each reduces to the 1-D runner's for ``S = 2``,
-:mod:`experiments.montecarlo.metrics`):
+Definitions for ``S >= 2`` kernels (each reduces to the 1-D runner's for ``S = 2``, the CS paper's
+Tables 1-3 columns; the test-suite checks it):
 
 * feature-map similarity ``s_t = Σ_{i<j} <F_i, F_j>²`` (the quantity L_CS is meant to control, summed over
   the ``S(S-1)/2`` pairs like eq. 10); recorded every ``record_every`` steps and at ``T``;
@@ -30,24 +30,20 @@ Definitions for ``S >= 2`` kernels (each reduces to the 1-D runner's for ``S = 2
   is exactly the 1-D split (cos² and ||F1||²||F2||²).
 
 95% intervals: percentile bootstrap over episodes for means/stds/frequencies
-(:class:`experiments.montecarlo.metrics.Bootstrap`), order statistics for medians
-(:func:`experiments.montecarlo.metrics.median_ci`).
+(:class:`experiments.common.stats.Bootstrap`), order statistics for medians
+(:func:`experiments.common.stats.median_ci`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from experiments.montecarlo.metrics import Bootstrap, episode_correlations, log10_ratio, log_split, median_ci
+from experiments.common.episode_stats import episode_correlations, finite_mean_std, log10_ratio, log_split
+from experiments.common.stats import Bootstrap, median_ci
+
+__all__ = ["NEAR_ORTH", "summarize", "decrease_source", "definitions"]
 
 NEAR_ORTH = 0.1
-
-
-def _mean_std(v):
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return None, None
-    return float(np.mean(v)), float(np.std(v))
 
 
 def summarize(objective, sim, cos2, mcos, pair_cos0, pair_cosT, knorm0, knormT, kcos0, kcosT, finite_kT,
@@ -81,9 +77,9 @@ def summarize(objective, sim, cos2, mcos, pair_cos0, pair_cosT, knorm0, knormT, 
         l_total = log10_ratio(sim[-1], sim[0])
         l_cos = log10_ratio(cos2[-1], cos2[0])
         l_norm = log10_ratio(sim[-1] / cos2[-1], sim[0] / cos2[0])
-    corr_mean, corr_std = _mean_std(r)
-    dec_mean, dec_std = _mean_std(dec)
-    inc_mean, inc_std = _mean_std(inc)
+    corr_mean, corr_std = finite_mean_std(r)
+    dec_mean, dec_std = finite_mean_std(dec)
+    inc_mean, inc_std = finite_mean_std(inc)
     mt, mc, mn, share = log_split(reduced, l_total, l_cos, l_norm)
     cb, cb_ci = median_ci(m0)
     ca, ca_ci = median_ci(mT)
@@ -125,3 +121,31 @@ def decrease_source(share) -> str:
     if share <= 1 / 3:
         return "shrinking kernels"
     return "both"
+
+
+def definitions() -> dict:
+    """The metric definitions in words, as written into every results document."""
+    return {
+        "s_t": "sum_{i<j} <F_i,F_j>^2 over the S(S-1)/2 kernel pairs (S = 2: <F1,F2>^2), recorded every "
+               "record_every steps and at T",
+        "correlation": "per episode, Pearson correlation of the objective and s_t over the recorded steps; mean and "
+                       "std (ddof 0) over episodes where defined",
+        "reduction_freq": "100 * #(s_T < s_0) / #episodes (diverged episodes count as not reduced)",
+        "decrease": "100 (1 - s_T/s_0) over decreasing episodes; mean, std (ddof 0)",
+        "increase": "100 (s_T/s_0 - 1) over increasing episodes; mean, std (ddof 0)",
+        "diverged": "any non-finite objective (any step), recorded s_t or final kernel",
+        "mcos": "per episode, mean over pairs i<j of |cos(F_i,F_j)|; cos_before/after_median = its median over "
+                "episodes at t = 0 / t = T",
+        "cos_reduction_freq": "100 * #(mcos_T < mcos_0) / #episodes",
+        "near_orth": f"% of all (episode, pair) with |cos(F_i,F_j)| < {NEAR_ORTH}, before / after",
+        "kcos": "per episode, mean over pairs of |cos(K_i,K_j)| (flattened kernels); median over episodes "
+                "(kcos_signed_after_median: the same without the absolute value, after)",
+        "knorm_ratio": "rho = (prod_i ||K_i,T|| / ||K_i,0||)^(2/S), the typical pair's ||K_i||.||K_j|| after/before; "
+                       "median over episodes",
+        "objective_ratio": "median over episodes of objective_T / objective_0",
+        "decrease_split": "log10(s_T/s_0) = log10(shat_T/shat_0) + log10((s/shat)_T/(s/shat)_0), shat = "
+                          "sum_{i<j} cos^2(F_i,F_j); averaged over decreasing episodes; decorrelation_share = first "
+                          "part / total; 'decorrelation' if >= 2/3, 'shrinking kernels' if <= 1/3, else 'both'",
+        "ci": "95%: percentile bootstrap over episodes (fixed seed, same resamples for every cell) for means, stds, "
+              "frequencies; order-statistic interval for medians",
+    }

@@ -42,9 +42,10 @@ them as diverged.
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
+
+from theory import batched as B
 
 ORTHOREG_LAMBDA = 10.0
 
@@ -98,25 +99,15 @@ def orthoreg(w: torch.Tensor, lam: float = ORTHOREG_LAMBDA) -> torch.Tensor:
 def _dft_matrix(kh: int, kw: int, dtype: torch.dtype, device: str):
     """Real DFT of a ``kh × kw`` kernel on the ``(2kh-1) × (2kw-1)`` grid, half spectrum along the last axis.
 
-    Returns ``(D_re, D_im, mult, L)``: ``D_re @ K_flat = Re K̂``, ``D_im @ K_flat = Im K̂`` over the
-    ``B = (2kh-1)·kw`` kept bins
-    (``ω2 = 0..kw-1`` of ``2kw-1``), ``mult`` the multiplicity of each bin in the full spectrum (1 for
-    ``ω2 = 0``, 2 otherwise: the conjugate bins) and ``L = (2kh-1)(2kw-1)``. A GEMM is faster than
-    ``torch.fft.rfft2`` on thousands of tiny kernels (one transform call each).
+    Returns ``(D_re, D_im, mult, L)`` from :func:`theory.batched.dft_operands` (the registry proves it as
+    ``kernel_spectrum``): ``D_re @ K_flat = Re K̂``, ``D_im @ K_flat = Im K̂`` over the ``B = (2kh-1)·kw``
+    kept bins, ``mult`` the multiplicity of each bin in the full spectrum (1 for ``ω2 = 0``, 2 otherwise:
+    the conjugate bins) and ``L = (2kh-1)(2kw-1)``. A GEMM is faster than ``torch.fft.rfft2`` on thousands of
+    tiny kernels (one transform call each).
     """
-    lh, lw = 2 * kh - 1, 2 * kw - 1
-    lr = kw                                                          # lw // 2 + 1 for odd lw
-    m1 = torch.arange(kh, dtype=torch.float64)
-    m2 = torch.arange(kw, dtype=torch.float64)
-    f1 = torch.arange(lh, dtype=torch.float64)
-    f2 = torch.arange(lr, dtype=torch.float64)
-    phase = 2 * math.pi * (f1[:, None, None, None] * m1[None, None, :, None] / lh
-                           + f2[None, :, None, None] * m2[None, None, None, :] / lw)   # (lh, lr, kh, kw)
-    re = torch.cos(phase).reshape(lh * lr, kh * kw)
-    im = -torch.sin(phase).reshape(lh * lr, kh * kw)
-    mult = torch.full((lh, lr), 2.0, dtype=dtype, device=device)
-    mult[:, 0] = 1.0
-    return re.to(dtype=dtype, device=device), im.to(dtype=dtype, device=device), mult.reshape(-1), lh * lw
+    re, im, mult, size = B.dft_operands((kh, kw))
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)        # noqa: E731
+    return t(re), t(im), t(mult), size
 
 
 def _spectra(w: torch.Tensor):

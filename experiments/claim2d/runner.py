@@ -3,12 +3,12 @@
 Per step ``t = 0..T``: the objective of every episode and its gradient (autograd through
 :mod:`.objectives`, the gradient of the SUM over episodes, i.e. every episode's own gradient), then one
 Adam step with ``torch.optim.Adam``'s defaults (betas (0.9, 0.999), eps 1e-8, no weight decay) — the
-fused kernel of ``Adam(fused=True)`` batched over the episodes, the same optimiser as the 1-D runner
-(:class:`experiments.montecarlo.episodes._FusedAdam`; per coordinate, so equal to independent
-per-episode Adams).
+fused kernel of ``Adam(fused=True)`` batched over the episodes (:class:`experiments.common.optim.FusedAdam`,
+the 1-D runner's optimiser too; per coordinate, so equal to independent per-episode Adams).
 
 Every ``record_every`` steps (and at ``t = T``) the feature maps' inner products are evaluated for each
-measured (input, padding) through the per-episode Gram matrices (:mod:`.gram`), and reduced at once to
+measured (input, padding) through the per-episode Gram matrices
+(:func:`theory.batched.gram_quadratic_forms`, registered against :mod:`theory.reference`), and reduced at once to
 per-episode scalars, so memory does not grow with ``S``:
 
 * ``sim``   = Σ_{i<j} <F_i, F_j>²                         (the feature-map similarity s_t)
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from experiments.montecarlo.episodes import _FusedAdam, _PythonAdam
+from experiments.common.optim import FusedAdam, PythonAdam
+from theory import batched as B
 
-from .gram import quadratic_forms_stacked, stack_grams
 from .objectives import kernel_cosines, objective
 
 
@@ -71,8 +71,9 @@ def run_objective(w0: torch.Tensor, name: str, lr: float, iterations: int, grams
                   record_every: int = 5, progress=None, adam: str = "fused") -> Run:
     """Minimise objective ``name`` from kernels ``w0`` (E, S, C, kh, kw) with Adam; measure with ``grams``.
 
-    ``grams`` is ``(E, nM, D, D)`` (one Gram matrix per measured input/padding, :mod:`.gram`), or the pair
-    ``(stack_grams(grams), nM)`` when the caller reuses it over several runs.
+    ``grams`` is ``(E, nM, D, D)``, one Gram matrix per measured input/padding
+    (:func:`theory.batched.feature_gram_stack`); a transposed view of an ``(E, D, nM, D)`` buffer is read
+    without copying at every recording (:func:`theory.batched.gram_quadratic_forms`).
     ``progress`` (optional) is called with the number of steps done since its last call.
     """
     f = objective(name)
@@ -81,19 +82,16 @@ def run_objective(w0: torch.Tensor, name: str, lr: float, iterations: int, grams
     steps = record_steps(iterations, record_every)
     rec_index = {t: j for j, t in enumerate(steps)}
     kw = {"dtype": w0.dtype, "device": w0.device}
-    if isinstance(grams, tuple):
-        gs, n_m = grams
-    else:
-        gs, n_m = stack_grams(grams), grams.shape[1]
+    n_m = grams.shape[1]
     obj = torch.empty((iterations + 1, e), **kw)
     sim = torch.empty((len(steps), e, n_m), **kw)
     cos2 = torch.empty_like(sim)
     mcos = torch.empty_like(sim)
     p = w0.detach().clone().contiguous()
     if adam == "fused" and hasattr(torch, "_fused_adam_"):
-        opt = _FusedAdam(p, lr)
+        opt = FusedAdam(p, lr)
     elif adam in ("fused", "python"):
-        opt = _PythonAdam(p, lr)
+        opt = PythonAdam(p, lr)
     else:
         raise ValueError(f"adam: expected 'fused' or 'python', got {adam!r}")
     chunk = max(1, iterations // 50)
@@ -107,7 +105,7 @@ def run_objective(w0: torch.Tensor, name: str, lr: float, iterations: int, grams
         obj[t] = v.detach()
         if t in rec_index:
             with torch.no_grad():
-                a, b, c, cos = _pair_stats(quadratic_forms_stacked(p, gs, n_m), iu)
+                a, b, c, cos = _pair_stats(B.gram_quadratic_forms(p, grams, d=2), iu)
             j = rec_index[t]
             sim[j], cos2[j], mcos[j] = a, b, c
             if t == 0:

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 __all__ = ["fmt", "fmt_g", "pm", "markdown_table", "regenerate_block", "pyplot", "figure_png", "save_figure",
-           "tag_of", "protocol_of"]
+           "tag_of", "protocol_of", "figure_lines", "missing_lines", "difference_sentence", "sweep_vs_paper"]
 
 DASH = "–"
 
@@ -101,3 +101,85 @@ def save_figure(fig, fig_dir, name: str, dpi: int = 110) -> str:
     fig.tight_layout()
     write_bytes_atomic(Path(fig_dir) / name, figure_png(fig, dpi))
     return name
+
+
+def figure_lines(figs) -> list[str]:
+    """Markdown lines of ``[(caption, file name)]`` figures stored under ``figures/``: image, caption."""
+    out = []
+    for caption, name in figs:
+        out += [f"![{caption}](figures/{name})", "", f"*{caption}*", ""]
+    return out
+
+
+def missing_lines(missing, command: str) -> list[str]:
+    """``**Missing runs** (n): `a`, `b`. Produce them with COMMAND.`` (no lines when nothing is missing)."""
+    if not missing:
+        return []
+    return [f"**Missing runs** ({len(missing)}): " + ", ".join(f"`{m}`" for m in missing)
+            + f". Produce them with {command}.", ""]
+
+
+_WORDS = {"higher": "higher, beyond 2 standard errors", "lower": "lower, beyond 2 standard errors",
+          "unresolved": "not resolvable (within 2 standard errors)"}
+
+
+def difference_sentence(a, b, *, what: str, paper: float | None = None, scale: float = 100.0,
+                        unit: str = "pp") -> str:
+    """``mean(b) - mean(a)`` ± its (unpaired) standard error, read with the one verdict rule.
+
+    Parameters
+    ----------
+    a, b : sequence of float
+        The two arms' values (None entries ignored).
+    what : str
+        What is compared (starts the sentence).
+    paper : float, optional
+        The paper's difference, in ``unit``: the sentence says whether ours points the same way.
+    scale, unit
+        Display scale (100: fractions as percentage points) and unit.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> difference_sentence([0.80, 0.81, 0.80], [0.90, 0.91, 0.90], what="B vs A", paper=0.7)
+    'B vs A: +10.00 ± 0.47 pp — higher, beyond 2 standard errors; same direction as the paper (paper: +0.70 pp).'
+    """
+    from .stats import verdict, welch_difference
+
+    diff = welch_difference(a, b)
+    if diff.mean is None:
+        return f"{what}: not available (missing runs)."
+    d = diff.mean * scale
+    ptxt = "" if paper is None else f" (paper: {paper:+.2f} {unit})"
+    if diff.se is None:
+        return f"{what}: {d:+.2f} {unit} (one seed on a side: no error bar){ptxt}."
+    se = diff.se * scale
+    word = verdict(d, se)
+    same = ""
+    if paper is not None and word != "unresolved":
+        same = "; same direction as the paper" if (d > 0) == (paper > 0) else "; opposite to the paper"
+    return f"{what}: {d:+.2f} ± {se:.2f} {unit} — {_WORDS[word]}{same}{ptxt}."
+
+
+def sweep_vs_paper(xs, means, stds, paper_xs, paper_ys, *, ours_title: str, paper_title: str, xlabel: str,
+                   ylabel: str, ours_label=None, paper_label=None, log2: bool = False, scale: float = 100.0):
+    """Two panels: ours (``means`` ± ``stds``, scaled, against ``xs``) and the paper's curve; ``(fig, axes)``."""
+    import numpy as np
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    m = np.array(means, dtype=np.float64) * scale
+    e = np.array([s or 0.0 for s in stds], dtype=np.float64) * scale
+    axes[0].errorbar(xs, m, yerr=e if e.any() else None, fmt="o-", capsize=3, label=ours_label)
+    axes[0].set_title(ours_title, fontsize=9)
+    axes[1].plot(paper_xs, paper_ys, "o-", color="k", label=paper_label)
+    axes[1].set_title(paper_title, fontsize=9)
+    for ax in axes:
+        if log2:
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    return fig, axes

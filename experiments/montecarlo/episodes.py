@@ -7,9 +7,10 @@ Speed ideas (``benchmarks/bench_montecarlo.py`` measures them):
 
        <F_a, F_b>_P = K_aᵀ G_P K_b,   G_P[n1, n2] = Σ_{i in window} X[i+n1-N+1]·X[i+n2-N+1]
 
-   (X zero outside ``[0, M-1]``), with ``G_P`` computed once per episode. For full padding ``G`` is the
-   symmetric Toeplitz matrix of the autocorrelation, ``G[n1, n2] = r[n2-n1]``, ``r = X ⋆ X``: this is the
-   paper's identity ``<F1, F2> = <K1 ⋆ K2, (X ⋆ X)_{[1-N, N-1]}>`` (eq. 3).
+   (X zero outside ``[0, M-1]``), with ``G_P`` computed once per episode
+   (:func:`theory.batched.feature_gram_stack`). For full padding ``G`` is the symmetric Toeplitz matrix of
+   the autocorrelation, ``G[n1, n2] = r[n2-n1]``, ``r = X ⋆ X`` (:func:`theory.batched.autocorrelation`):
+   this is the paper's identity ``<F1, F2> = <K1 ⋆ K2, (X ⋆ X)_{[1-N, N-1]}>`` (eq. 3).
 2. **Lag structure as a small real DFT.** With ``L = 2N-1`` (no wrap-around for lags in ``[1-N, N-1]``)
    and ``K̂(ω_k) = A_k + i·B_k = Σ_m K[m]·e^{-iω_k m}``, ``ω_k = 2πk/L``, ``k = 0..N-1``:
 
@@ -18,7 +19,8 @@ Speed ideas (``benchmarks/bench_montecarlo.py`` measures them):
    * full padding: ``<F_a, F_b> = (1/L) Σ_ω R̂(ω)·Re(conj(K̂_a)·K̂_b)`` with ``R̂`` the (real) DFT of
      ``r`` on ``[1-N, N-1]`` — so the CS tables' similarity costs a few elementwise products per step.
 
-   Sums over all ``L`` frequencies fold onto ``k = 0..N-1`` with weights ``w_0 = 1``, ``w_k = 2``.
+   Sums over all ``L`` frequencies fold onto ``k = 0..N-1`` with weights ``w_0 = 1``, ``w_k = 2``. The DFT
+   matrices are :func:`theory.batched.dft_operands` (proven by the registry's ``kernel_spectrum``).
 3. **Episodes on the last, contiguous axis.** Kernels live in a ``(2, N, E)`` tensor, so every
    elementwise op runs over long contiguous rows and the DFTs are ``(2N × N) @ (N × E)`` GEMMs.
 4. **Other paddings by blocks.** For one or two paddings other than full (Table 6) the kernels are
@@ -27,9 +29,10 @@ Speed ideas (``benchmarks/bench_montecarlo.py`` measures them):
    from the spectra and every padding subtracts its dropped edge outputs (eq. 17-19), obtained by one
    GEMM per block for all paddings (:class:`_EdgeRecorder`). Paddings cost no extra optimisation steps.
 5. **Closed-form gradients, fused Adam.** No autograd; Adam is ``torch._fused_adam_`` — the kernel
-   behind ``torch.optim.Adam(fused=True)`` — with the defaults (betas (0.9, 0.999), eps 1e-8, no weight
-   decay, no amsgrad); SGD is ``p -= lr·g`` (no momentum). ``adam="python"`` selects an unfused
-   hand-written Adam with the arithmetic of ``torch.optim.Adam``'s single-tensor path::
+   behind ``torch.optim.Adam(fused=True)`` (:mod:`experiments.common.optim`) — with the defaults (betas
+   (0.9, 0.999), eps 1e-8, no weight decay, no amsgrad); SGD is ``p -= lr·g`` (no momentum).
+   ``adam="python"`` selects an unfused hand-written Adam with the arithmetic of ``torch.optim.Adam``'s
+   single-tensor path::
 
        m = lerp(m, g, 1-β1);  v = β2 v + (1-β2) g²;  p -= (lr/(1-β1^t)) · m / (sqrt(v)/sqrt(1-β2^t) + eps)
 
@@ -55,12 +58,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from experiments.common.optim import FusedAdam, PythonAdam, SGD, resolve_device
+from theory import batched as B
 from theory.padding import resolve_padding
 
-from .configs import M, config_seed
+from .spec import M, config_seed
 
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
+__all__ = ["Draw", "draw_episodes", "draw_for_config", "Trajectories", "quadratic_forms", "run_batched"]
 
 
 @dataclass
@@ -88,30 +92,6 @@ def draw_for_config(seed: int, cfg, episodes: int) -> Draw:
     return draw_episodes(config_seed(seed, cfg.experiment, cfg.n, cfg.optimizer), episodes, cfg.n)
 
 
-def gram_matrices(x: torch.Tensor, n: int, paddings) -> torch.Tensor:
-    """``G_P`` for each padding: shape ``(E, len(paddings), N, N)``.
-
-    ``U[e, i, n] = X[i+n-N+1]`` over the kept window (``X`` zero-padded by ``N-1`` on both sides),
-    ``G = Uᵀ U``, so ``K_aᵀ G K_b = Σ_i (X⋆K_a)[i]·(X⋆K_b)[i]`` over that window.
-    """
-    m = x.shape[1]
-    xp = torch.nn.functional.pad(x, (n - 1, n - 1))
-    u = xp.unfold(1, n, 1)                      # (E, M+N-1, N): full-result rows i = 0..M+N-2
-    gs = []
-    for pad in paddings:
-        (lo, hi), = resolve_padding(pad, (n,))
-        rows = u[:, n - 1 - lo: m + hi, :]
-        gs.append(rows.transpose(1, 2) @ rows)
-    return torch.stack(gs, dim=1)
-
-
-def autocorrelation(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``r[e, j] = (X ⋆ X)[j] = Σ_i X[i+j]·X[i]`` for ``j = 0..N-1`` (``r[-j] = r[j]``): ``(E, N)``."""
-    m = x.shape[1]
-    return torch.stack([(x[:, j:] * x[:, :m - j]).sum(1) if j < m else torch.zeros_like(x[:, 0])
-                        for j in range(n)], dim=1)
-
-
 @dataclass
 class Trajectories:
     """Output of a run (CPU tensors). ``quad[t, e, p]`` = ``(||F1||², <F1,F2>, ||F2||²)`` for padding p."""
@@ -128,26 +108,22 @@ class Trajectories:
 
 
 class _DFT:
-    """The real DFT of length ``L = 2N-1`` as GEMM operands (see the module docstring, item 2).
+    """The real DFT of length ``L = 2N-1`` as GEMM operands (see the module docstring, item 2), from
+    :func:`theory.batched.dft_operands` (registered as ``kernel_spectrum``).
 
     ``fwd`` (2N, N): ``fwd @ K = [A; B]`` (K as columns). ``inv`` (N, 2N): ``inv @ [A·s; B·s]`` gives
-    ``(2/L) Σ_{all ω} s(ω)·Re(K̂(ω)·e^{iωm})`` for a real even weight ``s``. ``w`` (N,): folding weights.
+    ``(2/L) Σ_{all ω} s(ω)·Re(K̂(ω)·e^{iωm})`` for a real even weight ``s``. ``wl`` (N,): ``w_k / L``.
     """
 
     def __init__(self, n: int, dtype, device):
-        length = 2 * n - 1
-        k = np.arange(n)[:, None]
-        m = np.arange(n)[None, :]
-        ang = 2.0 * np.pi * k * m / length                    # (K = N, N)
-        w = np.full(n, 2.0)
-        w[0] = 1.0
-        fwd = np.concatenate((np.cos(ang), -np.sin(ang)), axis=0)                     # (2N, N)
-        inv = (2.0 / length) * np.concatenate((w[:, None] * np.cos(ang), -w[:, None] * np.sin(ang)), 0).T
-        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
+        re, im, w, length = B.dft_operands((n,))                 # (N, N) each, w = 1, 2, 2, ...
+        fwd = np.concatenate((re, im), axis=0)                    # (2N, N): cos, -sin
+        inv = (2.0 / length) * np.concatenate((w[:, None] * re, w[:, None] * im), 0).T
+        t = lambda a: torch.tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
         self.n, self.length = n, length
         self.fwd, self.inv = t(fwd), t(inv)
         self.wl = t(w / length)                               # (N,)
-        self.cos = t(np.cos(ang))                             # (K, N) for R̂
+        self.cos = t(re)                                      # (K, N) for R̂
 
     def spectrum_weights(self, r: torch.Tensor) -> torch.Tensor:
         """``(w_k / L)·R̂_k`` for autocorrelations ``r`` (E, N) on lags 0..N-1: ``(K, E)``.
@@ -220,69 +196,6 @@ class _FullQuads:
         return pw
 
 
-class _FusedAdam:
-    """``torch._fused_adam_`` with torch.optim.Adam's defaults (the kernel of ``Adam(fused=True)``)."""
-
-    def __init__(self, p: torch.Tensor, lr: float):
-        self.lr = lr
-        self.m = torch.zeros_like(p)
-        self.v = torch.zeros_like(p)
-        self.step_t = torch.zeros((), dtype=torch.float32, device=p.device)
-
-    def step(self, p: torch.Tensor, g: torch.Tensor) -> None:
-        self.step_t += 1
-        torch._fused_adam_([p], [g], [self.m], [self.v], [], [self.step_t], lr=self.lr, beta1=ADAM_BETAS[0],
-                           beta2=ADAM_BETAS[1], weight_decay=0.0, eps=ADAM_EPS, amsgrad=False, maximize=False)
-
-
-class _PythonAdam:
-    """Unfused batched Adam: the arithmetic of ``torch.optim.Adam``'s single-tensor path, defaults."""
-
-    def __init__(self, p: torch.Tensor, lr: float):
-        self.lr = lr
-        self.m = torch.zeros_like(p)
-        self.v = torch.zeros_like(p)
-        self.denom = torch.empty_like(p)
-        self.t = 0
-
-    def step(self, p: torch.Tensor, g: torch.Tensor) -> None:
-        b1, b2 = ADAM_BETAS
-        self.t += 1
-        self.m.lerp_(g, 1.0 - b1)
-        self.v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
-        bc1 = 1.0 - b1 ** self.t
-        bc2_sqrt = (1.0 - b2 ** self.t) ** 0.5
-        torch.sqrt(self.v, out=self.denom)
-        self.denom.div_(bc2_sqrt).add_(ADAM_EPS)
-        p.addcdiv_(self.m, self.denom, value=-self.lr / bc1)
-
-
-class _SGD:
-    def __init__(self, p: torch.Tensor, lr: float):
-        self.lr = lr
-
-    def step(self, p: torch.Tensor, g: torch.Tensor) -> None:
-        p.sub_(g, alpha=self.lr)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``torch.device(device)``; a clear ValueError when CUDA is requested and absent."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"--device: unknown device {device!r} ({exc})") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device: expected 'cpu' or 'cuda[:i]', got {device!r}")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device: {device!r} requested but no CUDA device is present "
-                             "(torch.cuda.is_available() is False); use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device: {device!r} requested but only {torch.cuda.device_count()} CUDA "
-                             "device(s) are present")
-    return dev
-
-
 class _QuadRecorder:
     """Collects the kernels step by step and turns each block of steps into quadratic forms.
 
@@ -344,7 +257,7 @@ class _EdgeRecorder:
     def __init__(self, x: torch.Tensor, n: int, paddings, steps: int, block: int = 16):
         e, m = x.shape
         kw = {"dtype": x.dtype, "device": x.device}
-        u = torch.nn.functional.pad(x, (n - 1, n - 1)).unfold(1, n, 1)       # (E, M+N-1, N)
+        u = B.feature_patches(x[:, None, :], (n,), d=1)                      # (E, M+N-1, N), a view
         self.ut = torch.cat((u[:, :n - 1], u[:, m:m + n - 1]), 1).transpose(1, 2).contiguous()  # (E,N,2N-2)
         self.pads = [resolve_padding(q, (n,))[0] for q in paddings]
         self.n = n
@@ -431,17 +344,19 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
         fobj = _Objective(objective, dft)
         spectra = bool(e_pads)                                # full padding alone, or full minus edges
         if spectra:
-            fq = _FullQuads(dft.spectrum_weights(autocorrelation(xt, n)), n)
+            r = B.autocorrelation(xt, n - 1, d=1)[:, n - 1:]     # (X ⋆ X)[j], j = 0..N-1
+            fq = _FullQuads(dft.spectrum_weights(r), n)
             full_rec = torch.empty((iterations + 1, 3, e), dtype=dtype, device=dev)
-        grec = _QuadRecorder(gram_matrices(xt, n, g_pads), iterations + 1) if g_pads else None
+        grec = (_QuadRecorder(B.feature_gram_stack(xt[:, None, :], (n,), list(g_pads), d=1), iterations + 1)
+                if g_pads else None)
         erec = _EdgeRecorder(xt, n, e_pads, iterations + 1) if e_pads and not full_only else None
         obj_rec = torch.empty((iterations + 1, e), dtype=dtype, device=dev)
         if optimizer == "adam":
             # torch._fused_adam_ is what torch.optim.Adam(fused=True) calls; fall back if a build lacks it.
             fused = adam == "fused" and hasattr(torch, "_fused_adam_")
-            opt = (_FusedAdam if fused else _PythonAdam)(p, lr)
+            opt = (FusedAdam if fused else PythonAdam)(p, lr)
         else:
-            opt = _SGD(p, lr)
+            opt = SGD(p, lr)
         chunk = max(1, iterations // 50)
         done = 0
         for t in range(iterations + 1):

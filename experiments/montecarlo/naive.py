@@ -6,16 +6,15 @@ directly, evaluates the objective (``<K1, K2>²``, or ``Σ (K1 ⋆ K2)²`` with
 :func:`theory.reference.kernel_crosscorrelation`), its closed-form gradient in NumPy and a NumPy
 Adam / SGD step. It is the ground truth the batched runner is tested against and the baseline of the
 benchmark; it records the same quantities in the same layout as
-:class:`experiments.montecarlo.episodes.Trajectories` (as NumPy arrays).
+:class:`~.episodes.Trajectories` (as NumPy arrays).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from experiments.common.optim import ADAM_BETAS, ADAM_EPS
 from theory.reference import correlate, kernel_crosscorrelation
-
-from .episodes import ADAM_BETAS, ADAM_EPS
 
 
 def objective_and_grad(k1: np.ndarray, k2: np.ndarray, objective: str):

@@ -2,7 +2,7 @@
 
 Usage (same entry point, one process per GPU; torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT)::
 
-    torchrun --standalone --nproc_per_node=4 -m experiments.training train --model resnet18 \
+    torchrun --standalone --nproc_per_node=4 -m experiments training run --model resnet18 \
         --dataset cifar10 --data-root /data/cifar-10-batches-py --device cuda --epochs 100 \
         --batch-size 128 --out-dir runs/training/resnet18-ddp
 

@@ -15,12 +15,13 @@ Every file is written to a temporary file and ``os.replace``-d, so a run killed 
 continues; with ``deterministic=True`` on CPU the final weights and metrics equal those of an uninterrupted
 run bit for bit (``tests/test_training_engine.py`` kills a run with SIGKILL and checks). Times differ.
 
-Extra loss terms (for MFD/POD later): ``Trainer(config, extra_losses={'name': fn})`` with
+Extra loss terms (MFD, POD): ``Trainer(config, extra_losses={'name': fn})`` with
 ``fn(model, outputs) -> scalar tensor`` added to the task loss each step; ``outputs`` is a dict with
 ``logits``, ``targets``, ``inputs`` and ``features`` (``name -> tensor`` of the sub-modules listed in
 ``config.capture``, e.g. ResNet18's ``stage0`` .. ``stage4``, captured by forward hooks with the graph kept).
-Terms can also be registered by name (:func:`register_extra_loss`) and listed in ``config.extra_losses``
-so that the CLI and ``resume`` rebuild them from the config. CS Algorithm 2 is such a term (``cs_beta``).
+Terms can also be registered by name (:func:`experiments.training.losses.register_extra_loss`) and listed in
+``config.extra_losses`` so that the CLI and ``resume`` rebuild them from the config. CS Algorithm 2 is such a
+term (``cs_beta``).
 
 Multi-GPU: see :mod:`experiments.training.distributed` (torchrun; untested here).
 """
@@ -34,102 +35,115 @@ import os
 import random
 import time
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from experiments.common.cli import UsageError, option
+from experiments.common.io import torch_save_atomic, write_csv_atomic, write_json_atomic
+from theory.batched.fast_similarity import CS_METHODS
+
 from . import distributed as dist_utils
-from .cs import CSRegularizer, conv_kernel_stats, cs_initialize, model_cs
-from .cs import threads as cs_threads
-from .data import ImageData, TensorLoader, load_dataset, subset_per_class
-from experiments.common.io import read_json, torch_save_atomic, write_csv_atomic, write_json_atomic
-from .models import build_model, capture_stages, count_parameters
+from .data import DATASETS, ImageData, TensorLoader, load_dataset, subset_per_class
+from .losses import EXTRA_LOSSES, CSRegularizer, conv_kernel_stats, cs_initialize, model_cs
+from .losses import register_extra_loss  # noqa: F401  (re-exported: the engine's hook API)
+from .losses import threads as cs_threads
+from .models import MODELS, build_model, capture_stages, count_parameters
 
 __all__ = ["TrainConfig", "Trainer", "train", "register_extra_loss", "EXTRA_LOSSES", "EPOCH_COLUMNS",
-           "load_split", "RESUME_IGNORED", "tune_malloc"]
+           "load_split", "RESUME_IGNORED", "tune_malloc", "seed_everything"]
 
-# Fields that may differ between a run and its resumption (they do not change the numbers).
+# Fields that may differ between a run and its resumption from a checkpoint (a longer run continues one).
 RESUME_IGNORED = ("progress", "threads", "out_dir", "data_root", "epochs")
 
 EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_extra_loss", "train_acc", "test_loss", "test_acc",
                  "l_cs", "l_cs_normalized", "conv_kernel_norm", "epoch_seconds", "wall_seconds"]
 
 
+
 @dataclass
 class TrainConfig:
-    """Everything that determines a run (saved with its results)."""
+    """Everything that determines a run (saved with its results); every field is a flag of
+    ``python -m experiments training run``."""
 
-    name: str = "run"
-    out_dir: str = "runs/training/run"
+    name: str = option("run", "run name (progress lines, plan listings)")
+    out_dir: str = option("runs/training/run", "directory of the run: config, metrics, checkpoint, result")
     # data
-    dataset: str = "fashion-mnist"
-    data_root: typing.Optional[str] = None
-    train_per_class: typing.Optional[int] = None     # None: the whole split
-    test_per_class: typing.Optional[int] = None
-    subset_seed: typing.Optional[int] = None         # None: the first n per class in file order
-    augment: bool = False                            # 4-px pad + random crop + h-flip (train only)
-    normalize: bool = True                           # per-channel mean/std of the full training split
+    dataset: str = option("fashion-mnist", "data set", choices=tuple(DATASETS))
+    data_root: typing.Optional[str] = option(None, "directory of the data files (none: $FASHION_MNIST_DIR or "
+                                             "/usr/share/datasets/fashion-mnist for Fashion-MNIST)")
+    train_per_class: typing.Optional[int] = option(None, "training images per class (none: the whole split)")
+    test_per_class: typing.Optional[int] = option(None, "test images per class (none: the whole split)")
+    subset_seed: typing.Optional[int] = option(None, "seed of the per-class subsets (none: the first n per "
+                                               "class in file order)")
+    augment: bool = option(False, "4-pixel zero pad + random crop + horizontal flip on training batches")
+    normalize: bool = option(True, "per-channel mean/std of the full training split")
     # model
-    model: str = "cnn1"
-    width: float = 1.0                               # ResNet18 width multiplier
+    model: str = option("cnn1", "network: CS paper Table 4 CNN1/CNN2, or ResNet18 with the CIFAR stem",
+                        choices=MODELS)
+    width: float = option(1.0, "ResNet18 width multiplier (0.25: 16..128 channels)")
     # optimisation
-    epochs: int = 1
-    batch_size: int = 512
-    eval_batch_size: int = 1000
-    optimizer: str = "sgd"                           # sgd | adam
-    lr: float = 0.01
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    lr_milestones: typing.List[int] = field(default_factory=list)   # epochs where lr *= lr_gamma
-    lr_gamma: float = 0.1
+    epochs: int = option(1, "training epochs")
+    batch_size: int = option(512, "training batch size")
+    eval_batch_size: int = option(1000, "test batch size")
+    optimizer: str = option("sgd", "optimiser", choices=("sgd", "adam"))
+    lr: float = option(0.01, "learning rate")
+    momentum: float = option(0.0, "SGD momentum")
+    nesterov: bool = option(False, "Nesterov momentum (SGD)")
+    weight_decay: float = option(0.0, "L2 weight decay of the optimiser")
+    lr_milestones: typing.List[int] = option(help="epochs after which lr *= lr_gamma", factory=list)
+    lr_gamma: float = option(0.1, "factor of the learning rate at each milestone")
     # CS paper: Algorithm 1 (cs_init_iters Adam steps on L_CS before training) and 2 (+ cs_beta * L_CS)
-    cs_init_iters: int = 0
-    cs_init_lr: float = 1e-3
-    cs_beta: float = 0.0
-    cs_method: str = "gram"
+    cs_init_iters: int = option(0, "CS Algorithm 1: Adam steps on L_CS before training (I)")
+    cs_init_lr: float = option(1e-3, "CS Algorithm 1: Adam learning rate")
+    cs_beta: float = option(0.0, "CS Algorithm 2: weight beta of L_CS added to the loss at every step")
+    cs_method: str = option("gram", "how L_CS is computed (same value)", choices=CS_METHODS)
     # hooks and logging
-    extra_losses: typing.List[str] = field(default_factory=list)    # names from EXTRA_LOSSES
-    capture: typing.List[str] = field(default_factory=list)         # sub-module names to capture
-    log_steps: bool = True                           # per-step task loss, extra loss, L_CS, batch accuracy
-    eval_at_init: bool = False                       # test pass at epoch 0 (before training)
+    extra_losses: typing.List[str] = option(help="registered extra loss terms to add (see --import)",
+                                            factory=list)
+    capture: typing.List[str] = option(help="sub-modules whose outputs extra losses see (e.g. stage0 .. stage4)",
+                                       factory=list)
+    log_steps: bool = option(True, "per-step log of task loss, extra loss, L_CS and batch accuracy")
+    eval_at_init: bool = option(False, "test pass at epoch 0 (before training)")
     # runtime
-    seed: int = 0
-    device: str = "cpu"
-    amp: bool = False                                # CUDA only (float16 autocast + GradScaler)
-    dtype: str = "float32"                           # float32 | float64
-    deterministic: bool = True
-    threads: typing.Optional[int] = None
-    progress: bool = True
+    seed: int = option(0, "seed of weights and data order")
+    device: str = option("cpu", "cpu, cuda or cuda:N")
+    amp: bool = option(False, "automatic mixed precision, float16 autocast + GradScaler (CUDA only)")
+    dtype: str = option("float32", "parameter and data dtype", choices=("float32", "float64"))
+    deterministic: bool = option(True, "deterministic algorithms (bit-identical resume on CPU)")
+    threads: typing.Optional[int] = option(None, "torch CPU threads (none: torch's default)")
+    progress: bool = option(True, "progress bar and one line per epoch")
 
     def to_dict(self) -> dict:
+        """The config as a plain dict (what result files store under ``"config"``)."""
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"config: unknown fields {unknown}")
-        return cls(**d)
-
-    def validate(self):
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {self.optimizer!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+    def validate(self) -> "TrainConfig":
+        """``self`` if consistent, else :class:`~experiments.common.cli.UsageError` naming the flag."""
+        for name, allowed in (("model", MODELS), ("dataset", tuple(DATASETS)), ("optimizer", ("sgd", "adam")),
+                              ("dtype", ("float32", "float64")), ("cs_method", CS_METHODS)):
+            if getattr(self, name) not in allowed:
+                raise UsageError(f"--{name.replace('_', '-')}: expected one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
         if self.amp and not str(self.device).startswith("cuda"):
-            raise ValueError("amp: automatic mixed precision is only supported with --device cuda")
+            raise UsageError("--amp: automatic mixed precision is only supported with --device cuda")
         if self.amp and self.dtype != "float32":
-            raise ValueError("amp: needs dtype float32")
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch_size >= 1")
+            raise UsageError("--amp: needs --dtype float32")
+        if self.epochs < 0:
+            raise UsageError(f"--epochs: expected >= 0, got {self.epochs}")
+        for name in ("batch_size", "eval_batch_size", "train_per_class", "test_per_class"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise UsageError(f"--{name.replace('_', '-')}: expected >= 1, got {v}")
+        if self.width <= 0:
+            raise UsageError(f"--width: expected > 0, got {self.width}")
         for n in self.extra_losses:
             if n not in EXTRA_LOSSES:
-                raise ValueError(f"extra_losses: {n!r} is not registered; known: {sorted(EXTRA_LOSSES)}")
+                raise UsageError(f"--extra-losses: {n!r} is not registered; known: {sorted(EXTRA_LOSSES)}")
+        return self
 
 
 def tune_malloc() -> bool:
@@ -150,19 +164,6 @@ def tune_malloc() -> bool:
         return bool(libc.mallopt(-1, 2 ** 30)) and bool(libc.mallopt(-3, 2 ** 32 - 1))  # M_TRIM / M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         return False
-
-
-# ------------------------------------------------------------------------------------ extra losses
-
-EXTRA_LOSSES: dict[str, typing.Callable[[TrainConfig], typing.Callable]] = {}
-
-
-def register_extra_loss(name: str):
-    """Decorator: ``@register_extra_loss('mfd') def make(config) -> fn(model, outputs) -> tensor``."""
-    def deco(factory):
-        EXTRA_LOSSES[name] = factory
-        return factory
-    return deco
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -194,7 +195,8 @@ def _prepare_data(cfg: TrainConfig):
 
 # ------------------------------------------------------------------------------------ determinism
 
-def _seed_everything(seed: int):
+def seed_everything(seed: int):
+    """Seed Python's, NumPy's and torch's global generators (what a run's weights are drawn from)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -252,7 +254,7 @@ class Trainer:
         else:
             train, test, mean, std = _prepare_data(config)
         self.train_data, self.test_data = train, test
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         c, h, w = train.shape
         self.model = build_model(config.model, in_channels=c, input_size=(h, w), num_classes=train.num_classes,
                                  width=config.width).to(device=self.device, dtype=self.dtype)
@@ -431,6 +433,8 @@ class Trainer:
         with _determinism(cfg.deterministic), cs_threads(cfg.threads or None):
             if resume and ckpt.is_file():
                 self.load_checkpoint(ckpt)
+                if self.epoch > cfg.epochs:
+                    raise ValueError(f"resume: {ckpt} is at epoch {self.epoch}, past epochs={cfg.epochs}")
             elif ckpt.is_file() or (self.out / "result.json").is_file():
                 raise FileExistsError(f"{self.out} already holds a run; pass resume=True (--resume) to continue "
                                       "it or choose another out_dir")
@@ -493,10 +497,21 @@ def _g(x) -> str:
 
 
 def train(config: TrainConfig, *, resume: bool = False, extra_losses=None) -> dict:
-    """Build a :class:`Trainer` and run it; returns the final record."""
+    """Build a :class:`Trainer` and run it.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run.
+    resume : bool
+        Continue from ``config.out_dir/checkpoint.pt`` if there is one.
+    extra_losses : dict, optional
+        ``name -> fn(model, outputs)`` terms added to the task loss.
+
+    Returns
+    -------
+    dict
+        The final record (what ``result.json`` holds).
+    """
     return Trainer(config, extra_losses=extra_losses).run(resume=resume)
 
-
-def load_result(out_dir) -> dict | None:
-    p = Path(out_dir) / "result.json"
-    return read_json(p) if p.is_file() else None

@@ -1,6 +1,6 @@
 """The networks the papers train: CNN1/CNN2 (CS paper Table 4) and ResNet18 with the CIFAR stem.
 
-**CNN1 / CNN2** (Table 4, read as in ``../shared/papers/README.md``): four blocks of
+**CNN1 / CNN2** (CS paper Table 4): four blocks of
 ``Conv2d(c_in, w, 3, padding=2)`` (stride 1: full cross-correlation, the padding the identity is exact for)
 ``+ BatchNorm2d(w) + LeakyReLU(0.2) + MaxPool2d(2, 2)``, then ``Linear(9·w, classes)``; ``w = 64`` (CNN1)
 or ``128`` (CNN2). The Linear input is computed from the input shape: each block maps a side ``h`` to

@@ -12,3 +12,4 @@ from .pearson import *  # noqa: F401,F403
 from .pedcc import *  # noqa: F401,F403
 from .fast_similarity import *  # noqa: F401,F403
 from .orthogonality import *  # noqa: F401,F403
+from .gram import *  # noqa: F401,F403

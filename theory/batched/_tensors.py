@@ -18,7 +18,7 @@ def real_tensor(name: str, value, rank: int, what: str) -> torch.Tensor:
     """``value`` must be a finite real floating tensor with at least ``rank`` axes (the core ones last).
 
     TypeError for a non-tensor, an integer/bool or a complex dtype; ValueError for a bad rank, an empty
-    axis or a NaN/inf (the references' policy, :func:`theory.reference._arrays.as_real`).
+    axis or a NaN/inf (the references' policy).
     """
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
@@ -38,6 +38,23 @@ def all_finite(value: torch.Tensor) -> bool:
         if math.isfinite(float(value.sum())):
             return True
         return bool(torch.isfinite(value).all())
+
+
+_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def int_labels(labels, b: int, k: int, name: str = "labels") -> torch.Tensor:
+    """``labels`` as an int64 tensor ``(..., b)`` in ``[0, k)``; TypeError if not an integer tensor."""
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(labels).__name__}")
+    y = labels
+    if y.dtype not in _INT_DTYPES:
+        raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype}")
+    if y.ndim < 1 or y.shape[-1] != b:
+        raise ValueError(f"{name}: expected shape (..., {b}), one label per sample, got shape {tuple(y.shape)}")
+    if bool((y < 0).any()) or bool((y >= k).any()):
+        raise ValueError(f"{name}: expected labels in [0, {k}), got values in [{int(y.min())}, {int(y.max())}]")
+    return y.long()
 
 
 def harmonise(**named: torch.Tensor) -> list[torch.Tensor]:
@@ -80,7 +97,7 @@ def pad(t: torch.Tensor, pads) -> torch.Tensor:
 
 
 def conv(x: torch.Tensor, w: torch.Tensor, d: int) -> torch.Tensor:
-    """Batched multi-channel valid correlation ``out[s] = Σ_c w[s, c] ⋆ x[c]`` (CS eq. 1b, no padding).
+    """Batched multi-channel valid correlation ``out[s] = Σ_c w[s, c] ⋆ x[c]`` (CS paper, eq. 1b, no padding).
 
     ``x`` is ``(*Bx, C, *sp)``, ``w`` is ``(*Bw, S, C, *k)``; result ``(*B, S, *out)`` with ``B`` the
     broadcast of ``Bx`` and ``Bw``, ``out = sp - k + 1``. Entry ``out[s][i] = Σ_{c,n} w[s,c][n]·x[c][i+n]``.

@@ -1,4 +1,4 @@
-"""Batched torch twins of :mod:`theory.reference.correlate` (CS paper eq. 1a-1b, 3, 6, 12-14).
+"""Batched torch twins of :mod:`theory.reference.correlations` (CS paper, eq. 1a-1b, 3, 6, 12-14).
 
 Every array argument is ``(*batch, *core)`` with the reference's core shape; batch axes broadcast
 against each other and lead the result. Conventions as in the reference::
@@ -7,17 +7,17 @@ against each other and lead the result. Conventions as in the reference::
     (a ⋆ b)[n] = Σ_m a[m]·b[m+n]                (lagged correlation of the identity, eq. 3, 6)
 
 Everything is one grouped ``conv1d``/``conv2d`` call (:func:`theory.batched._tensors.conv`) after an
-explicit zero pad, so it is differentiable and runs on the inputs' device and dtype.
+explicit zero pad, so it is differentiable and runs on the inputs' device and dtype. Errors are the
+references', plus TypeError for a non-tensor and ValueError for batch shapes that do not broadcast or
+tensors on different devices.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .._validate import check_d, check_same_shape
+from .._validate import check_d, check_same_shape, lag_bounds, lag_ranges
 from ..padding import output_shape, resolve_padding
-from ..reference.correlate import _lag_ranges
-from ..reference.correlate import lags as _np_lags
 from ._tensors import broadcast_batch, conv, harmonise, pad, pairwise_crosscorrelation, real_tensor
 
 __all__ = [
@@ -34,10 +34,41 @@ def _feature_maps(x, weight, padding, d):
 
 
 def correlate(x, k, padding="full", *, d: int) -> torch.Tensor:
-    """Cross-correlation ``X ⋆ K`` (CS eq. 1b, 12-13): ``F[i] = Σ_n K[n]·X[i+n-left]``.
+    """Cross-correlation ``X ⋆ K`` (CS paper, eq. 1b, 12-13): ``F[i] = Σ_n K[n]·X[i+n-left]``.
 
-    ``x`` is ``(..., *M)``, ``k`` is ``(..., *N)`` with ``d`` core axes each; result ``(*batch, *out)``.
-    Twin of :func:`theory.reference.correlate.correlate`.
+    Twin of :func:`theory.reference.correlate`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., M) or (..., H, W)
+        Inputs.
+    k : torch.Tensor, shape (..., N) or (..., h, w)
+        Kernels; batch axes broadcast with those of ``x``.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, *out)``, ``out = M - N + 1 + left + right`` per axis.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` or ``k`` is not a real floating tensor, or ``padding`` not a mode, an int or a pair.
+    ValueError
+        If ``d``, a rank or a value is bad, batch shapes do not broadcast, devices differ, or the
+        padding is out of ``[0, N-1]`` or leaves no output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]], dtype=torch.float64)   # a batch of 2
+    >>> B.correlate(x, torch.tensor([1.0, -1.0], dtype=torch.float64), d=1).tolist()
+    [[-1.0, -1.0, -1.0, 3.0], [0.0, -1.0, 1.0, 0.0]]
     """
     d = check_d(d)
     x = real_tensor("x", x, d, "spatial axes")
@@ -49,9 +80,38 @@ def correlate(x, k, padding="full", *, d: int) -> torch.Tensor:
 
 
 def convolve(x, k, padding="full", *, d: int) -> torch.Tensor:
-    """Convolution ``X * K`` (CS eq. 1a): ``(X * K)[i] = Σ_n K[n]·X[i-n]``, padded like :func:`correlate`.
+    """Convolution ``X * K`` (CS paper, eq. 1a): ``(X * K)[i] = Σ_n K[n]·X[i-n]``, padded like :func:`correlate`.
 
-    Twin of :func:`theory.reference.correlate.convolve`.
+    Twin of :func:`theory.reference.convolve`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., M) or (..., H, W)
+        Inputs.
+    k : torch.Tensor, shape (..., N) or (..., h, w)
+        Kernels.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, *out)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`correlate`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x, k = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, -1.0])
+    >>> B.convolve(x, k, d=1).tolist()
+    [1.0, 1.0, 1.0, -3.0]
     """
     d = check_d(d)
     k = real_tensor("k", k, d, "kernel axes")
@@ -59,24 +119,79 @@ def convolve(x, k, padding="full", *, d: int) -> torch.Tensor:
 
 
 def lags(size_a: int, size_b: int | None = None, max_lag: int | None = None, *, device=None) -> torch.Tensor:
-    """Lags of :func:`crosscorrelation` along one axis: ``[-(size_a-1), size_b-1]`` or ``[-L, L]``.
+    """Lags of :func:`crosscorrelation` along one axis, lowest first.
 
-    Twin of :func:`theory.reference.correlate.lags` (an int64 tensor on ``device``).
+    Twin of :func:`theory.reference.lags`.
+
+    Parameters
+    ----------
+    size_a : int
+        Length of the first signal, ``Na >= 1``.
+    size_b : int, optional
+        Length of the second signal (default ``size_a``).
+    max_lag : int, optional
+        ``L >= 0``: the lags ``[-L, L]`` instead of ``[-(Na-1), Nb-1]``.
+    device : torch.device or str, optional
+        Where the result lives.
+
+    Returns
+    -------
+    torch.Tensor
+        int64.
+
+    Raises
+    ------
+    ValueError
+        If a size is not a positive int or ``max_lag`` not a non-negative int.
+
+    Examples
+    --------
+    >>> from theory import batched as B
+    >>> B.lags(3, 2).tolist(), B.lags(3, max_lag=1).tolist()
+    ([-2, -1, 0, 1], [-1, 0, 1])
     """
-    return torch.as_tensor(_np_lags(size_a, size_b, max_lag), dtype=torch.int64, device=device)
+    lo, hi = lag_bounds(size_a, size_b, max_lag)
+    return torch.arange(lo, hi + 1, dtype=torch.int64, device=device)
 
 
 def _crosscorrelation(a, b, max_lag, d):
-    ranges = _lag_ranges(a.shape[-d:], b.shape[-d:], max_lag, d)
+    ranges = lag_ranges(a.shape[-d:], b.shape[-d:], max_lag, d)
     r = pairwise_crosscorrelation(a.unsqueeze(-d - 1), b.unsqueeze(-d - 1), ranges, d)   # (*B, 1, 1, *lags)
     return r.reshape(*r.shape[:-d - 2], *r.shape[-d:])
 
 
 def crosscorrelation(a, b, max_lag=None, *, d: int) -> torch.Tensor:
-    """Lagged correlation ``(a ⋆ b)[n] = Σ_m a[m]·b[m+n]`` (the ⋆ of CS eq. 3, 6).
+    """Lagged correlation ``(a ⋆ b)[n] = Σ_m a[m]·b[m+n]`` (the ⋆ of CS paper, eq. 3, 6).
 
-    Lags ``[-(Na-1), Nb-1]`` per axis, or ``[-L, L]`` for ``max_lag=L`` (lowest first; no overlap: 0).
-    Twin of :func:`theory.reference.correlate.crosscorrelation`.
+    Twin of :func:`theory.reference.crosscorrelation`.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor, shape (..., Na) / (..., Nb) or 2-D cores
+        The signals; batch axes broadcast.
+    max_lag : int or tuple of int, optional
+        ``L``: lags ``[-L, L]`` per axis (no overlap: 0). Default ``[-(Na-1), Nb-1]``.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, *lags)``, lowest lag first.
+
+    Raises
+    ------
+    TypeError
+        If ``a`` or ``b`` is not a real floating tensor.
+    ValueError
+        If ``d``, a rank, a value or ``max_lag`` is bad, batch shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.crosscorrelation(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0, -1.0]), d=1).tolist()
+    [2.0, 1.0, -2.0, -1.0]
     """
     d = check_d(d)
     a = real_tensor("a", a, d, "spatial axes")
@@ -87,9 +202,36 @@ def crosscorrelation(a, b, max_lag=None, *, d: int) -> torch.Tensor:
 
 
 def kernel_crosscorrelation(k1, k2, *, d: int) -> torch.Tensor:
-    """Full cross-correlation of two kernels ``(K1 ⋆ K2)[n] = Σ_m K1[m]·K2[m+n]``, ``n ∈ [1-N, N-1]`` (CS eq. 3, 6).
+    """Full cross-correlation ``(K1 ⋆ K2)[n] = Σ_m K1[m]·K2[m+n]``, ``n ∈ [1-N, N-1]`` (CS paper, eq. 3, 6).
 
-    Output ``(*batch, *(2N-1,)*d)``. Twin of :func:`theory.reference.correlate.kernel_crosscorrelation`.
+    Twin of :func:`theory.reference.kernel_crosscorrelation`.
+
+    Parameters
+    ----------
+    k1, k2 : torch.Tensor, shape (..., N) or (..., h, w)
+        Kernels of equal core shape; batch axes broadcast.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, *(2N-1,)*d)``.
+
+    Raises
+    ------
+    TypeError
+        If a kernel is not a real floating tensor.
+    ValueError
+        If ``d``, a rank or a value is bad, the core shapes differ, batch shapes do not broadcast or
+        devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.kernel_crosscorrelation(torch.tensor([1.0, 2.0]), torch.tensor([3.0, -1.0]), d=1).tolist()
+    [6.0, 1.0, -1.0]
     """
     d = check_d(d)
     k1 = real_tensor("k1", k1, d, "kernel axes")
@@ -101,9 +243,35 @@ def kernel_crosscorrelation(k1, k2, *, d: int) -> torch.Tensor:
 
 
 def autocorrelation(x, max_lag, *, d: int) -> torch.Tensor:
-    """Input autocorrelation on ``[-L, L]``: ``(X ⋆ X)[n] = Σ_i X[i+n]·X[i]`` (CS eq. 3).
+    """Input autocorrelation ``(X ⋆ X)[n] = Σ_i X[i+n]·X[i]`` on ``[-L, L]`` (CS paper, eq. 3).
 
-    Twin of :func:`theory.reference.correlate.autocorrelation`.
+    Twin of :func:`theory.reference.autocorrelation`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., M) or (..., H, W)
+        Inputs.
+    max_lag : int or tuple of int or None
+        ``L`` (one per axis allowed); ``None``: every lag.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, *(2L+1,)*d)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`crosscorrelation`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.autocorrelation(torch.tensor([1.0, 2.0, 3.0]), 1, d=1).tolist()
+    [8.0, 14.0, 8.0]
     """
     d = check_d(d)
     x = real_tensor("x", x, d, "spatial axes")
@@ -111,22 +279,76 @@ def autocorrelation(x, max_lag, *, d: int) -> torch.Tensor:
 
 
 def channel_crosscorrelation(x, max_lag, *, d: int) -> torch.Tensor:
-    """Cross-channel correlations ``R[c1, c2][n] = Σ_j X[c1][j]·X[c2][j+n]`` (CS eq. 3, multi-channel).
+    """Cross-channel correlations ``R[c1, c2][n] = Σ_j X[c1][j]·X[c2][j+n]`` (CS paper, eq. 3, multi-channel).
 
-    ``x`` is ``(..., C, *spatial)``; result ``(*batch, C, C, *(2L+1,)*d)``.
-    Twin of :func:`theory.reference.correlate.channel_crosscorrelation`.
+    Twin of :func:`theory.reference.channel_crosscorrelation`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Multi-channel inputs.
+    max_lag : int or tuple of int or None
+        ``L``, as in :func:`crosscorrelation`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, C, C, *(2L+1,)*d)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`crosscorrelation`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> r = B.channel_crosscorrelation(torch.tensor([[1.0, 2.0], [0.0, 1.0]]), 1, d=1)
+    >>> tuple(r.shape), r[0, 1].tolist()
+    ((2, 2, 3), [0.0, 2.0, 1.0])
     """
     d = check_d(d)
     x = real_tensor("x", x, d + 1, "C, spatial axes")
-    ranges = _lag_ranges(x.shape[-d:], x.shape[-d:], max_lag, d)
+    ranges = lag_ranges(x.shape[-d:], x.shape[-d:], max_lag, d)
     return pairwise_crosscorrelation(x, x, ranges, d)
 
 
 def feature_maps(x, weight, padding="full", *, d: int) -> torch.Tensor:
-    """Multi-channel feature maps as ``Conv2d`` (no bias): ``F_s = Σ_c K_s[c] ⋆ X[c]`` (CS eq. 1b, 9, 12).
+    """Multi-channel feature maps as ``Conv2d`` (no bias): ``F_s = Σ_c K_s[c] ⋆ X[c]`` (CS paper, eq. 1b, 9, 12).
 
-    ``x`` is ``(..., C, *spatial)``, ``weight`` is ``(..., S, C, *kernel)``; result ``(*batch, S, *out)``.
-    Twin of :func:`theory.reference.correlate.feature_maps`.
+    Twin of :func:`theory.reference.feature_maps`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Inputs.
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights; batch axes broadcast with those of ``x``.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, S, *out)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`correlate`; ValueError also when ``weight`` and ``x`` have different ``C``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0], [1.0, 0.0, 1.0]])
+    >>> B.feature_maps(x, torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), "valid", d=1).tolist()
+    [[1.0, 3.0]]
     """
     d = check_d(d)
     x = real_tensor("x", x, d + 1, "C, spatial axes")
@@ -137,4 +359,3 @@ def feature_maps(x, weight, padding="full", *, d: int) -> torch.Tensor:
     x, weight = harmonise(x=x, weight=weight)
     broadcast_batch(("x", x, d + 1), ("weight", weight, d + 2))
     return _feature_maps(x, weight, padding, d)
-

@@ -1,6 +1,6 @@
-"""Convolutional Similarity in time linear in ``S·C`` (issue 4), and L_CS over a whole model.
+"""Convolutional Similarity in time linear in ``S·C``, and L_CS over a whole model.
 
-Computed pair by pair, L_CS (CS eq. 10) of ``S`` kernels with ``C`` channels costs ``O(S²·C²·N^(2d))``.
+Computed pair by pair, L_CS (CS paper, eq. 10) of ``S`` kernels with ``C`` channels costs ``O(S²·C²·N^(2d))``.
 With ``a_i = Σ_c K_i[c] ⋆ K_i[c]`` (channel-summed autocorrelation of kernel ``i``), Parseval gives
 ``Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n] = <a_i, a_j>`` and therefore::
 
@@ -77,7 +77,33 @@ def _autocorrelation_sum(w: torch.Tensor, d: int) -> torch.Tensor:
 def kernel_autocorrelation_sum(weight, *, d: int) -> torch.Tensor:
     """``a_i = Σ_c K_i[c] ⋆ K_i[c]`` for a weight ``(..., S, C, *kernel)``: result ``(..., S, *(2N-1,)*d)``.
 
-    Twin of :func:`theory.reference.similarity.kernel_autocorrelation_sum` (Gram route).
+    Twin of :func:`theory.reference.kernel_autocorrelation_sum` (Gram route).
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, S, *(2N-1,)*d)``.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.kernel_autocorrelation_sum(torch.tensor([[[1.0, 2.0], [0.0, 1.0]]]), d=1).tolist()
+    [[2.0, 6.0, 2.0]]
     """
     w, d = _check_weight(weight, d)
     return _autocorrelation_sum(w, d)
@@ -97,10 +123,39 @@ def _power_spectra(w, d):
 
 
 def conv_similarity_fast(weight, *, d: int, method: str = "gram") -> torch.Tensor:
-    """L_CS (CS eq. 10) of a weight ``(..., S, C, *kernel)`` in ``O(S·C·N^(2d))``: result shape ``(...)``.
+    """L_CS (CS paper, eq. 10) of a weight ``(..., S, C, *kernel)`` in ``O(S·C·N^(2d))``: result shape ``(...)``.
 
     ``method='gram'`` (default, the faster on CPU in ``benchmarks/bench_lcs.py``) or ``'fft'``.
-    Equal to :func:`theory.reference.similarity.conv_similarity` (tested in float64).
+    Equal to :func:`theory.reference.conv_similarity` (tested in float64).
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+    method : {'gram', 'fft'}, default 'gram'
+        The route (module docstring).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad, or ``method`` is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> w = torch.tensor([[[1.0, 2.0]], [[3.0, -1.0]]], dtype=torch.float64)
+    >>> B.conv_similarity_fast(w, d=1).item(), round(B.conv_similarity_fast(w, d=1, method="fft").item(), 10)
+    (38.0, 38.0)
     """
     w, d = _check_weight(weight, d)
     return _conv_similarity(w, d, method)
@@ -123,7 +178,36 @@ def _conv_similarity(w: torch.Tensor, d: int, method: str) -> torch.Tensor:
 def conv_similarity_normalized(weight, *, d: int, method: str = "gram") -> torch.Tensor:
     """Scale-invariant L_CS: each kernel divided by its norm first (see the reference's docstring).
 
-    Twin of :func:`theory.reference.similarity.conv_similarity_normalized`. A zero kernel is a ValueError.
+    Twin of :func:`theory.reference.conv_similarity_normalized`. A zero kernel is a ValueError.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights, no zero kernel.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+    method : {'gram', 'fft'}, default 'gram'
+        The route of :func:`conv_similarity_fast`.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad, a kernel is zero or ``method`` is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> w = torch.tensor([[[1.0, 2.0]], [[3.0, -1.0]]], dtype=torch.float64)
+    >>> B.conv_similarity_normalized(w, d=1).item(), B.conv_similarity_normalized(10 * w, d=1).item()
+    (0.76, 0.76)
     """
     w, d = _check_weight(weight, d)
     flat = w.flatten(-d - 1)                                        # (..., S, C·T)
@@ -138,7 +222,7 @@ def conv_similarity_normalized(weight, *, d: int, method: str = "gram") -> torch
 def model_conv_similarity(model: torch.nn.Module, *, layers=None, layer_weights=None,
                           normalized: bool = False, method: str = "gram",
                           reduce: bool = True):
-    """L_CS summed over the ``Conv1d``/``Conv2d`` layers of ``model`` (CS Algorithms 1-2: a plain sum).
+    """L_CS summed over the ``Conv1d``/``Conv2d`` layers of ``model`` (CS paper, Algorithms 1-2: a plain sum).
 
     ``layers``: names (as in ``model.named_modules()``) or a predicate ``(name, module) -> bool``;
     default every Conv1d/Conv2d. ``layer_weights``: a dict name -> factor (missing names count 1) or a
@@ -146,6 +230,43 @@ def model_conv_similarity(model: torch.nn.Module, *, layers=None, layer_weights=
     Grouped convolutions are rejected (eq. 10 assumes every kernel sees every input channel).
     Returns the weighted sum (differentiable; use as a regulariser or a metric), or with
     ``reduce=False`` a dict name -> unweighted per-layer value.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    layers : iterable of str or callable, optional
+        Layer names, or a predicate ``(name, module) -> bool``; default every Conv1d/Conv2d.
+    layer_weights : dict or callable, optional
+        Per-layer factors (missing names count 1).
+    normalized : bool, default False
+        Use :func:`conv_similarity_normalized`.
+    method : {'gram', 'fft'}, default 'gram'
+        The route of :func:`conv_similarity_fast`.
+    reduce : bool, default True
+        Return the weighted sum; ``False``: a dict name -> unweighted per-layer value.
+
+    Returns
+    -------
+    torch.Tensor or dict of str to torch.Tensor
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a ``torch.nn.Module``.
+    ValueError
+        If ``layers`` names a layer that is not a Conv1d/Conv2d, selects none, or a selected layer is
+        grouped; or ``method`` is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> net = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 2, bias=False), torch.nn.ReLU())
+    >>> with torch.no_grad():
+    ...     _ = net[0].weight.copy_(torch.tensor([[[1.0, 2.0]], [[3.0, -1.0]]]))
+    ...     B.model_conv_similarity(net).item()
+    38.0
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")

@@ -1,7 +1,7 @@
 """Batched torch twins of :mod:`theory.reference.identity`: ``<F1, F2>`` directly and through the identity.
 
 ``x`` is ``(..., C, *spatial)``, ``k1``/``k2`` are ``(..., C, *kernel)`` (equal core shapes); batch axes
-broadcast. CS paper eq. 3, 11, 14, 17-19::
+broadcast. CS paper, eq. 3, 11, 14, 17-19::
 
     <F1, F2>_W = Σ_{c1,c2} <K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N, N-1]}>  -  A  -  B
 """
@@ -46,9 +46,42 @@ def _spatial_sum(t, d):
 
 
 def feature_inner_product(x, k1, k2, padding="full", *, d: int) -> torch.Tensor:
-    """``<F1, F2> = Σ_i F1[i]·F2[i]`` over the padded output (CS eq. 14), from the feature maps themselves.
+    """``<F1, F2> = Σ_i F1[i]·F2[i]`` over the padded output (CS paper, eq. 14), from the feature maps themselves.
 
-    Result shape: the broadcast batch. Twin of :func:`theory.reference.identity.feature_inner_product`.
+    Result shape: the broadcast batch. Twin of :func:`theory.reference.feature_inner_product`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Inputs.
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        The two kernels (equal core shapes); batch axes broadcast with those of ``x``.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the broadcast batch.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real floating tensor (or ``padding`` not a padding form).
+    ValueError
+        If ``d``, a rank, a value, the channel count, the kernel shapes or the padding is bad, batch
+        shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    >>> k1, k2 = torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    >>> B.feature_inner_product(torch.stack([x, 2 * x]), k1, k2, "valid", d=1).tolist()
+    [-8.0, -32.0]
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     pads = resolve_padding(padding, k1.shape[-d:])
@@ -66,9 +99,40 @@ def _terms(x, k1, k2, d):
 
 
 def correlation_terms(x, k1, k2, *, d: int) -> torch.Tensor:
-    """The ``C×C`` matrix of ``<K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}>`` (CS eq. 3, multi-channel).
+    """The ``C×C`` matrix of ``<K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}>`` (CS paper, eq. 3, multi-channel).
 
-    Result ``(*batch, C, C)``. Twin of :func:`theory.reference.identity.correlation_terms`.
+    Result ``(*batch, C, C)``. Twin of :func:`theory.reference.correlation_terms`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Inputs.
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        The two kernels (equal core shapes); batch axes broadcast with those of ``x``.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, C, C)``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real floating tensor (or ``padding`` not a padding form).
+    ValueError
+        If ``d``, a rank, a value, the channel count, the kernel shapes or the padding is bad, batch
+        shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    >>> k1, k2 = torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    >>> B.correlation_terms(x, k1, k2, d=1).tolist()
+    [[0.0]]
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     kk, r = _terms(x, k1, k2, d)
@@ -100,10 +164,43 @@ def _edges(x, k1, k2, padding, d):
 
 
 def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(A, B)`` of CS eq. 17-18: the full-result positions' share of ``<F1, F2>`` that ``padding`` drops.
+    """``(A, B)`` of CS paper, eq. 17-18: the full-result positions' share of ``<F1, F2>`` that ``padding`` drops.
 
     ``A`` sums ``F1·F2`` below the kept window, ``B`` above it (2-D: decided on the first axis that leaves
-    the window). Each of shape batch. Twin of :func:`theory.reference.identity.edge_terms`.
+    the window). Each of shape batch. Twin of :func:`theory.reference.edge_terms`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Inputs.
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        The two kernels (equal core shapes); batch axes broadcast with those of ``x``.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(A, B)``, each of the broadcast batch shape.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real floating tensor (or ``padding`` not a padding form).
+    ValueError
+        If ``d``, a rank, a value, the channel count, the kernel shapes or the padding is bad, batch
+        shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    >>> k1, k2 = torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    >>> [t.item() for t in B.edge_terms(x, k1, k2, "valid", d=1)]
+    [-1.0, 9.0]
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     return _edges(x, k1, k2, padding, d)
@@ -112,7 +209,40 @@ def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[torch.Tensor, torc
 def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> torch.Tensor:
     """``<F1, F2>`` through the identity, ``Σ_{c1,c2} <K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}> - A - B``.
 
-    CS eq. 19 (eq. 3 for full padding). Twin of :func:`theory.reference.identity.identity_inner_product`.
+    CS paper, eq. 19 (eq. 3 for full padding). Twin of :func:`theory.reference.identity_inner_product`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Inputs.
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        The two kernels (equal core shapes); batch axes broadcast with those of ``x``.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the broadcast batch.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real floating tensor (or ``padding`` not a padding form).
+    ValueError
+        If ``d``, a rank, a value, the channel count, the kernel shapes or the padding is bad, batch
+        shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    >>> k1, k2 = torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    >>> B.identity_inner_product(x, k1, k2, "valid", d=1).item()
+    -8.0
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     a, b = _edges(x, k1, k2, padding, d)
@@ -121,10 +251,43 @@ def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> torch.Tensor
 
 
 def lag_decomposition(x, k1, k2, *, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(zero, rest)``: the full-padding ``<F1, F2>`` split into its zero-lag and non-zero-lag parts (CS eq. 11).
+    """``(zero, rest)``: the full-padding ``<F1, F2>`` split into zero-lag and other lags (CS paper, eq. 11).
 
     ``zero = Σ_{c1,c2} (X[c1] ⋆ X[c2])[0]·<K1[c1], K2[c2]>``, ``rest = <F1, F2> - zero``.
-    Twin of :func:`theory.reference.identity.lag_decomposition`.
+    Twin of :func:`theory.reference.lag_decomposition`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        Inputs.
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        The two kernels (equal core shapes); batch axes broadcast with those of ``x``.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(zero, rest)``, each of the broadcast batch shape.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real floating tensor (or ``padding`` not a padding form).
+    ValueError
+        If ``d``, a rank, a value, the channel count, the kernel shapes or the padding is bad, batch
+        shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    >>> k1, k2 = torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    >>> [t.item() for t in B.lag_decomposition(x, k1, k2, d=1)]    # <K1, K2> = 0 and <F1, F2> = 0
+    [0.0, 0.0]
+    >>> [t.item() for t in B.lag_decomposition(x, torch.eye(2)[:1].double(), torch.eye(2)[1:].double(), d=1)]
+    [0.0, 8.0]
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     kk, r = _terms(x, k1, k2, d)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .._validate import check_d
-from ..reference.orthogonality import _check_lam, _check_stride, _ocnn_padding
-from ..reference.pearson import _check_d as _check_feature_d
+from .._validate import check_d, check_feature_d, check_positive_lam, check_stride, ocnn_padding
 from ._tensors import conv, pad, real_tensor
 
 __all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "decov"]
@@ -46,10 +44,36 @@ def _cosines(w: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def kernel_cosine_matrix(weight, *, d: int) -> torch.Tensor:
-    """``C_ij = <K_i, K_j> / (||K_i||·||K_j||)`` on flattened kernels: ``(..., S, S)`` (CS Table 1).
+    """``C_ij = <K_i, K_j> / (||K_i||·||K_j||)`` on flattened kernels: ``(..., S, S)`` (CS paper, Table 1).
 
     A zero kernel anywhere in the batch is a ValueError naming ``weight``.
-    Twin of :func:`theory.reference.orthogonality.kernel_cosine_matrix`.
+    Twin of :func:`theory.reference.kernel_cosine_matrix`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights, no zero kernel.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, S, S)``.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad, or a kernel is zero.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.kernel_cosine_matrix(torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]]), d=1).round(decimals=6).tolist()
+    [[1.0, 0.707107], [0.707107, 1.0]]
     """
     w, d = _weight(weight, d)
     return _cosines(w, d)
@@ -58,7 +82,33 @@ def kernel_cosine_matrix(weight, *, d: int) -> torch.Tensor:
 def soft_orthogonality(weight, *, d: int) -> torch.Tensor:
     """``||W Wᵀ - I_S||²_F`` with ``W`` the ``(S, F)`` flattened filters (Bansal et al. 2018, SO).
 
-    Result shape: the batch. Twin of :func:`theory.reference.orthogonality.soft_orthogonality`.
+    Result shape: the batch. Twin of :func:`theory.reference.soft_orthogonality`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.soft_orthogonality(torch.stack([torch.eye(2), torch.ones(2, 2)]).reshape(2, 2, 1, 2), d=1).tolist()
+    [0.0, 10.0]
     """
     w, d = _weight(weight, d)
     f = _flat(w, d)
@@ -71,11 +121,40 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> torch.Tensor:
 
     ``Z[i, j][n] = Σ_c Σ_m K_i[c][m]·K_j[c][m+n]`` at the lags ``n ∈ {-P, -P+s, ..., P}`` per axis,
     target 1 at ``i = j``, lag 0. Result shape: the batch.
-    Twin of :func:`theory.reference.orthogonality.ocnn_orthogonality`.
+    Twin of :func:`theory.reference.ocnn_orthogonality`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights.
+    stride : int or tuple of int, default 1
+        ``s >= 1``, one for every axis or one per axis.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor, or ``stride`` not ints.
+    ValueError
+        If ``d``, the rank or a value is bad, or ``stride`` has the wrong length or an entry < 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> w = torch.tensor([[[1.0, 1.0]], [[1.0, -1.0]]], dtype=torch.float64) / 2 ** 0.5
+    >>> round(B.ocnn_orthogonality(w, 2, d=1).item(), 12), round(B.ocnn_orthogonality(w, 1, d=1).item(), 12)
+    (0.0, 2.0)
     """
     w, d = _weight(weight, d)
-    stride = _check_stride(stride, d)
-    pads = _ocnn_padding(w.shape[-d:], stride)
+    stride = check_stride(stride, d)
+    pads = ocnn_padding(w.shape[-d:], stride)
     s = w.shape[-d - 2]
     # Input: every filter K_j (C channels) zero-padded by P, as a batch axis of S inputs; weight: the S
     # filters K_i. conv gives out[..., j, i][t] = Σ_{c,m} K_i[c][m]·K_j[c][m+t-P], lag n = t - P.
@@ -93,10 +172,40 @@ def orthoreg(weight, lam: float = 10.0, *, d: int, both_signs: bool = False) -> 
     """OrthoReg ``Σ_{i≠j} log(1 + e^{λ(C_ij - 1)})`` on the kernel cosine matrix (Rodríguez et al. 2017).
 
     ``both_signs=True`` adds ``log(1 + e^{λ(-C_ij - 1)})``. Result shape: the batch.
-    Twin of :func:`theory.reference.orthogonality.orthoreg`.
+    Twin of :func:`theory.reference.orthoreg`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights, no zero kernel.
+    lam : float, default 10.0
+        ``λ``, finite and > 0.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+    both_signs : bool, default False
+        Add the mirror term for ``C_ij`` near -1.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor, or ``lam`` not a real number.
+    ValueError
+        If ``d``, the rank or a value is bad, a kernel is zero, or ``lam`` is not finite and > 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.orthoreg(torch.ones(2, 1, 3, dtype=torch.float64), d=1).item()     # 2·log 2
+    1.386294
     """
     w, d = _weight(weight, d)
-    lam = _check_lam(lam)
+    lam = check_positive_lam(lam)
     c = _cosines(w, d)
     terms = torch.log1p(torch.exp(lam * (c - 1.0)))
     if both_signs:
@@ -110,9 +219,35 @@ def decov(h, *, d: int) -> torch.Tensor:
 
     ``h`` is ``(..., b, C, *spatial)`` with ``d ∈ {0, 1, 2}`` spatial axes; each sample is flattened
     to ``D = C·prod(spatial)`` units. ``b < 2`` is a ValueError naming ``h``. Result shape: the batch.
-    Twin of :func:`theory.reference.orthogonality.decov`.
+    Twin of :func:`theory.reference.decov`.
+
+    Parameters
+    ----------
+    h : torch.Tensor, shape (..., b, C, *spatial)
+        Activations of ``b >= 2`` samples.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``h`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad, or ``b < 2``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> B.decov(torch.tensor([[0.0, 0.0], [2.0, 2.0]], dtype=torch.float64), d=0).item()
+    1.0
     """
-    d = _check_feature_d(d)
+    d = check_feature_d(d)
     x = real_tensor("h", h, d + 2, "b, C" + ", spatial axes" * (d > 0))
     b = x.shape[-d - 2]
     if b < 2:

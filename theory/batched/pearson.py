@@ -1,4 +1,4 @@
-"""Batched torch twins of :mod:`theory.reference.pearson`: Pearson matrices and the MFD loss (MFD eq. 5-7).
+"""Batched torch twins of :mod:`theory.reference.pearson`: Pearson matrices and the MFD loss (MFD paper, eq. 5-7).
 
 ``features`` is ``(..., b, C, *spatial)`` with ``d`` spatial axes; leading axes are batch axes of
 independent problems and broadcast against each other (e.g. against ``logits``/``labels`` in
@@ -25,13 +25,10 @@ from collections.abc import Sequence
 
 import torch
 
-from ..reference.pearson import DEAD_RTOL, _check_d, _check_lam
-from ._tensors import broadcast_batch, harmonise, real_tensor
+from .._validate import DEAD_RTOL, check_feature_d, check_lam
+from ._tensors import broadcast_batch, harmonise, int_labels, real_tensor
 
 __all__ = ["pearson_matrix", "mfd_loss", "mfd_joint_loss", "mean_abs_offdiagonal"]
-
-_INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
 
 def _features(features, d: int, name: str = "features") -> torch.Tensor:
     x = real_tensor(name, features, d + 2, "b, C" + ", spatial axes" * (d > 0))
@@ -157,19 +154,46 @@ def _pearson(x: torch.Tensor, d: int) -> torch.Tensor:
 
 
 def pearson_matrix(features, *, d: int) -> torch.Tensor:
-    """``(..., C, C)`` Pearson matrices of ``features`` ``(..., b, C, *spatial)`` (MFD eq. 6)::
+    """``(..., C, C)`` Pearson matrices of ``features`` ``(..., b, C, *spatial)`` (MFD paper, eq. 6)::
 
         F_IJ = Σ_k <I_k - Ī, J_k - J̄> / ( sqrt(Σ_k ||I_k - Ī||²) · sqrt(Σ_k ||J_k - J̄||²) )
 
     ``Ī`` the batch-mean map; see :func:`theory.reference.pearson_matrix` for the policies.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., b, C, *spatial)
+        One stage's features, ``b >= 2``.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., C, C)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not a real floating tensor.
+    ValueError
+        If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 3.0, 5.0]], dtype=torch.float64)
+    >>> B.pearson_matrix(x, d=0).tolist()     # channel 2 is dead
+    [[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 0.0]]
     """
-    d = _check_d(d)
+    d = check_feature_d(d)
     return _pearson(_features(features, d), d)
 
 
 def _mean_offdiagonal(features, d, entry) -> torch.Tensor:
     """``(1/(C(C-1))) Σ_{i≠j} entry(F_ij)``, shape ``(...)``, after the argument checks."""
-    d = _check_d(d)
+    d = check_feature_d(d)
     x = _features(features, d)
     _check_channels(x, d)
     f, _ = _offdiagonal(x, d)
@@ -178,26 +202,69 @@ def _mean_offdiagonal(features, d, entry) -> torch.Tensor:
 
 
 def mfd_loss(features, *, d: int) -> torch.Tensor:
-    """MFD loss of one stage (MFD eq. 5): ``Σ_{i≠j} F_ij² / (C(C-1))``, shape ``(...)``."""
+    """MFD loss of one stage (MFD paper, eq. 5): ``Σ_{i≠j} F_ij² / (C(C-1))``, shape ``(...)``.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., b, C, *spatial)
+        One stage's features, ``b >= 2``, ``C >= 2``.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not a real floating tensor.
+    ValueError
+        If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf, or ``C < 2``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 3.0, 5.0]], dtype=torch.float64)
+    >>> B.mfd_loss(x[:, :2], d=0).item()
+    0.25
+    """
     return _mean_offdiagonal(features, d, torch.square)
 
 
 def mean_abs_offdiagonal(features, *, d: int) -> torch.Tensor:
-    """``(1/(C(C-1))) Σ_{i≠j} |F_ij|`` (the statistic of MFD Tables I and III), shape ``(...)``."""
+    """``(1/(C(C-1))) Σ_{i≠j} |F_ij|`` (the statistic of MFD paper, Tables I and III), shape ``(...)``.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., b, C, *spatial)
+        One stage's features, ``b >= 2``, ``C >= 2``.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not a real floating tensor.
+    ValueError
+        If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf, or ``C < 2``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 3.0, 5.0]], dtype=torch.float64)
+    >>> B.mean_abs_offdiagonal(x[:, :2], d=0).item()
+    0.5
+    """
     return _mean_offdiagonal(features, d, torch.abs)
-
-
-def _check_labels(labels, b: int, k: int, name: str = "labels") -> torch.Tensor:
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(labels).__name__}")
-    y = labels
-    if y.dtype not in _INT_DTYPES:
-        raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype}")
-    if y.ndim < 1 or y.shape[-1] != b:
-        raise ValueError(f"{name}: expected shape (..., {b}), one label per sample, got shape {tuple(y.shape)}")
-    if bool((y < 0).any()) or bool((y >= k).any()):
-        raise ValueError(f"{name}: expected labels in [0, {k}), got values in [{int(y.min())}, {int(y.max())}]")
-    return y.long()
 
 
 def _cross_entropy(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -210,16 +277,52 @@ def _cross_entropy(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def mfd_joint_loss(logits, labels, stages: Sequence, lam: float = 1.0, *, d: int) -> torch.Tensor:
-    """Softmax loss plus ``λ Σ_s L_MFD(stage s)`` (MFD eq. 7); ``logits`` ``(..., b, K)``, ``labels``
+    """Softmax loss plus ``λ Σ_s L_MFD(stage s)`` (MFD paper, eq. 7); ``logits`` ``(..., b, K)``, ``labels``
     integer ``(..., b)``, ``stages`` a list or tuple of ``(..., b, C_s, *spatial_s)``; returns ``(...)``.
 
     All leading axes broadcast together; the stages are promoted to a common dtype and device with
     ``logits`` (ValueError naming them when the devices differ).
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (..., b, K)
+        Class scores.
+    labels : torch.Tensor of int, shape (..., b)
+        Classes in ``[0, K)``.
+    stages : list or tuple of torch.Tensor
+        Features ``(..., b, C_s, *spatial_s)``, ``C_s >= 2``; empty: the cross-entropy alone.
+    lam : float, default 1.0
+        ``λ``, finite.
+    d : {0, 1, 2}
+        Number of spatial axes of every stage, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Raises
+    ------
+    TypeError
+        If a tensor is not real floating (``labels``: not integer), ``stages`` is not a list or tuple,
+        or ``lam`` not a real number.
+    ValueError
+        If ``d``, a rank, a value, a label, a stage's batch size or channel count, or ``lam`` is bad,
+        batch shapes do not broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> x = torch.tensor([[1.0, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 3.0, 5.0]], dtype=torch.float64)
+    >>> logits, labels = torch.zeros(3, 2, dtype=torch.float64), torch.tensor([0, 1, 1])
+    >>> round(B.mfd_joint_loss(logits, labels, [x[:, :2]], 2.0, d=0).item(), 6)
+    1.193147
     """
-    d = _check_d(d)
-    lam = _check_lam(lam)
+    d = check_feature_d(d)
+    lam = check_lam(lam)
     z = real_tensor("logits", logits, 2, "b, K")
-    y = _check_labels(labels, z.shape[-2], z.shape[-1])
+    y = int_labels(labels, z.shape[-2], z.shape[-1])
     if isinstance(stages, torch.Tensor) or not isinstance(stages, Sequence):
         raise TypeError(f"stages: expected a list or tuple of feature arrays, got {type(stages).__name__}")
     xs = {}

@@ -1,4 +1,4 @@
-"""Batched torch twins of :mod:`theory.reference.pedcc`: PEDCC centroids and the POD loss (POD eq. 13-19).
+"""Batched torch twins of :mod:`theory.reference.pedcc`: PEDCC centroids and the POD loss (POD paper, eq. 13-19).
 
 Shapes: ``features`` ``(..., B, n)``, ``labels`` integer ``(..., B)``, ``centroids`` ``(..., k, n)``;
 leading axes broadcast against each other, results are ``(...)`` (losses) or ``(..., B)``
@@ -8,24 +8,75 @@ reference.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ..reference import pedcc as _ref
-from ..reference.pearson import _check_lam
-from ._tensors import broadcast_batch, harmonise, real_tensor
-from .pearson import _check_labels
+from .._validate import check_centroid_count, check_lam
+from ._tensors import broadcast_batch, harmonise, int_labels, real_tensor
 
 __all__ = ["pedcc_centroids", "cosine_loss", "sc_loss", "pod_loss", "pedcc_predict"]
 
 
 def pedcc_centroids(k: int, n: int, seed: int = 0, *, dtype: torch.dtype = torch.float64,
                     device=None) -> torch.Tensor:
-    """``(k, n)`` PEDCC centroids, ``<a_i, a_j> = -1/(k-1)`` (see :func:`theory.reference.pedcc_centroids`).
+    """``(k, n)`` PEDCC centroids, unit rows with ``<a_i, a_j> = -1/(k-1)`` (POD paper, Sec. III-B).
 
-    Computed in float64 by the NumPy reference (a fixed set-up constant, not a differentiable
-    function) and returned as a tensor of ``dtype`` (float64 unless asked) on ``device``.
+    Twin of :func:`theory.reference.pedcc_centroids`, built in torch (float64, then cast) from the
+    same Gaussian draw, ``numpy.random.default_rng(seed).standard_normal((n, max(k-1, 1)))``:
+
+    * ``G``, the Q of its QR factorisation with ``diag R > 0`` (unique), maps ``R^{k-1}`` into ``R^n``
+      keeping inner products;
+    * the simplex in ``R^{k-1}``: the rows of ``-H``, where the columns
+      ``h_j ∝ e_j - (1/(k-j)) Σ_{i>=j} e_i`` (``j < k-1``) are the orthonormal basis of ``1^⊥`` that
+      Gram-Schmidt gives for ``e_0 - 1/k, ..., e_{k-2} - 1/k`` (``-H`` is the Householder QR's Q, the
+      basis the reference uses);
+    * ``a = -H Gᵀ``, rows renormalised. ``k = 1``: ``a = Gᵀ``.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes, ``1 <= k <= n + 1``.
+    n : int
+        Dimension of the latent features, ``>= 1``.
+    seed : int, default 0
+        Seed of the Gaussian draw; the same seed gives the same centroids.
+    dtype : torch.dtype, default torch.float64
+        Of the result.
+    device : torch.device or str, optional
+        Where the result is computed and lives.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(k, n)``.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` or ``n`` is not a positive int, or ``k > n + 1``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> a = B.pedcc_centroids(3, 4, seed=0)
+    >>> tuple(a.shape), (a @ a.T).round(decimals=12).tolist()
+    ((3, 4), [[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]])
     """
-    return torch.as_tensor(_ref.pedcc_centroids(k, n, seed), dtype=dtype, device=device)
+    k, n = check_centroid_count(k, n)
+    f64 = torch.float64
+    draw = np.random.default_rng(seed).standard_normal((n, max(k - 1, 1)))
+    q, r = torch.linalg.qr(torch.as_tensor(draw, dtype=f64, device=device))
+    g = q * torch.where(torch.diagonal(r) < 0, -1.0, 1.0)               # (n, k-1), unique
+    if k == 1:
+        a = g.T
+    else:
+        i = torch.arange(k, dtype=f64, device=g.device).unsqueeze(1)
+        j = torch.arange(k - 1, dtype=f64, device=g.device)
+        h = torch.where(i == j, 1.0 - 1.0 / (k - j), torch.where(i > j, -1.0 / (k - j), 0.0))
+        h = h / torch.linalg.vector_norm(h, dim=0)                        # (k, k-1), orthonormal columns
+        a = -h @ g.T
+    return (a / torch.linalg.vector_norm(a, dim=1, keepdim=True)).to(dtype)
 
 
 def _triplet(features, labels, centroids):
@@ -35,7 +86,7 @@ def _triplet(features, labels, centroids):
         raise ValueError(f"features and centroids: expected the same feature dimension n, got features "
                          f"{tuple(f.shape)} and centroids {tuple(c.shape)}")
     f, c = harmonise(features=f, centroids=c)
-    y = _check_labels(labels, f.shape[-2], c.shape[-2]).to(f.device)
+    y = int_labels(labels, f.shape[-2], c.shape[-2]).to(f.device)
     lead = broadcast_batch(("features", f, 2), ("labels", y, 1), ("centroids", c, 2))
     b, k, n = f.shape[-2], c.shape[-2], f.shape[-1]
     f = f.expand(*lead, b, n)
@@ -52,7 +103,38 @@ def _norms(name: str, a: torch.Tensor) -> torch.Tensor:
 
 
 def cosine_loss(features, labels, centroids) -> torch.Tensor:
-    """Cosine loss (POD eq. 13): ``(1/B) Σ_i (1 - cos θ_{y_i})²``, shape ``(...)``."""
+    """Cosine loss (POD paper, eq. 13): ``(1/B) Σ_i (1 - cos θ_{y_i})²``, shape ``(...)``.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., B, n)
+        Latent features, no zero row.
+    labels : torch.Tensor of int, shape (..., B)
+        Classes in ``[0, k)``.
+    centroids : torch.Tensor, shape (..., k, n)
+        One centroid per class, no zero row; batch axes of the three broadcast.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` or ``centroids`` is not a real floating tensor, or ``labels`` not an integer tensor.
+    ValueError
+        If a rank, a value, a label or the dimensions ``n`` are bad, a row is zero, batch shapes do not
+        broadcast or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> c = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    >>> B.cosine_loss(torch.tensor([[2.0, 0.0], [0.0, 1.0]], dtype=torch.float64), torch.tensor([0, 1]), c).item()
+    0.5
+    """
     f, cy, c = _triplet(features, labels, centroids)
     _norms("centroids", c)
     cos = (f * cy).sum(-1) / (_norms("features", f) * torch.linalg.vector_norm(cy, dim=-1))
@@ -60,12 +142,42 @@ def cosine_loss(features, labels, centroids) -> torch.Tensor:
 
 
 def sc_loss(features, labels, centroids) -> torch.Tensor:
-    """Self-correlation constraint loss, POD eq. 14-15: ``Σ_{i≠j} R_ij²``,
+    """Self-correlation constraint loss, POD paper, eq. 14-15: ``Σ_{i≠j} R_ij²``,
     ``R = (1/(B-1)) (X - X_pedcc)(X - X_pedcc)ᵀ`` with unit-normalised feature columns; shape ``(...)``.
 
     With ``D = X - X_pedcc`` (``n×B``): for ``n <= B`` the ``n×n`` matrix ``R`` is formed and its
     off-diagonal summed; for ``n > B`` the same value comes from the smaller ``B×B`` Gram matrix,
     ``Σ_{i≠j} R_ij² = (||DᵀD||_F² - Σ_i (Σ_b D_ib²)²) / (B-1)²``.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., B, n)
+        Latent features, ``B >= 2``, no zero row.
+    labels : torch.Tensor of int, shape (..., B)
+        Classes in ``[0, k)``.
+    centroids : torch.Tensor, shape (..., k, n)
+        One centroid per class, no zero row; batch axes of the three broadcast.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` or ``centroids`` is not a real floating tensor, or ``labels`` not an integer tensor.
+    ValueError
+        If a rank, a value, a label or the dimensions ``n`` are bad, a row is zero, batch shapes do not
+        broadcast or devices differ, or ``B < 2``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> c = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    >>> B.sc_loss(torch.tensor([[1.0, 1.0], [-1.0, 0.0]], dtype=torch.float64), torch.tensor([0, 1]), c).item()
+    0.08578643762690497
     """
     f, cy, c = _triplet(features, labels, centroids)
     bsz, n = f.shape[-2], f.shape[-1]
@@ -82,13 +194,75 @@ def sc_loss(features, labels, centroids) -> torch.Tensor:
 
 
 def pod_loss(features, labels, centroids, lam: float = 1.0) -> torch.Tensor:
-    """POD loss (POD eq. 16): ``cosine_loss + λ·sc_loss``, shape ``(...)``."""
-    lam = _check_lam(lam)
+    """POD loss (POD paper, eq. 16): ``cosine_loss + λ·sc_loss``, shape ``(...)``.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., B, n)
+        Latent features, ``B >= 2``, no zero row.
+    labels : torch.Tensor of int, shape (..., B)
+        Classes in ``[0, k)``.
+    centroids : torch.Tensor, shape (..., k, n)
+        One centroid per class, no zero row; batch axes of the three broadcast.
+    lam : float, default 1.0
+        ``λ``, finite.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` or ``centroids`` is not a real floating tensor, or ``labels`` not an integer tensor.
+    ValueError
+        If a rank, a value, a label or the dimensions ``n`` are bad, a row is zero, batch shapes do not
+        broadcast or devices differ, ``B < 2``, or ``lam`` is not finite (TypeError: not a real number).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> c = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    >>> B.pod_loss(torch.tensor([[2.0, 0.0], [-3.0, 0.0]], dtype=torch.float64), torch.tensor([0, 1]), c, 0.5).item()
+    0.0
+    """
+    lam = check_lam(lam)
     return cosine_loss(features, labels, centroids) + lam * sc_loss(features, labels, centroids)
 
 
 def pedcc_predict(features, centroids) -> torch.Tensor:
-    """``argmax_i cos θ_{x, pedcc_i}`` (POD eq. 17-19), int64 ``(..., B)``, first index on ties."""
+    """``argmax_i cos θ_{x, pedcc_i}`` (POD paper, eq. 17-19), int64 ``(..., B)``, first index on ties.
+
+    Parameters
+    ----------
+    features : torch.Tensor, shape (..., B, n)
+        Latent features, no zero row.
+    centroids : torch.Tensor, shape (..., k, n)
+        One centroid per class, no zero row.
+
+    Returns
+    -------
+    torch.Tensor
+        int64, shape ``(..., B)``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real floating tensor.
+    ValueError
+        If a rank, a value or the dimensions ``n`` are bad, a row is zero, batch shapes do not broadcast
+        or devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> c = torch.tensor([[1.0, 0.0], [0.0, 5.0]])
+    >>> B.pedcc_predict(torch.tensor([[1.0, 0.5], [0.1, 2.0]]), c).tolist()
+    [0, 1]
+    """
     f = real_tensor("features", features, 2, "B, n")
     c = real_tensor("centroids", centroids, 2, "k, n")
     if c.shape[-1] != f.shape[-1]:

@@ -1,4 +1,4 @@
-"""Batched torch twins of :mod:`theory.reference.similarity`: kernel similarity and L_CS (CS eq. 8-10).
+"""Batched torch twins of :mod:`theory.reference.similarity`: kernel similarity and L_CS (CS paper, eq. 8-10).
 
 A single kernel is ``(..., C, *kernel)``, a layer's weight ``(..., S, C, *kernel)``; batch axes broadcast.
 """
@@ -6,12 +6,10 @@ A single kernel is ``(..., C, *kernel)``, a layer's weight ``(..., S, C, *kernel
 from __future__ import annotations
 
 import math
-import numbers
 
-import numpy as np
 import torch
 
-from .._validate import check_d, check_same_shape
+from .._validate import check_d, check_dft_size, check_same_shape
 from .fast_similarity import conv_similarity_normalized, kernel_autocorrelation_sum
 from ._tensors import broadcast_batch, full_ranges, harmonise, pairwise_crosscorrelation, real_tensor
 
@@ -35,19 +33,74 @@ def _core_sum(t, rank):
 
 
 def kernel_inner_product(k1, k2, *, d: int) -> torch.Tensor:
-    """``<K1, K2> = Σ_{c,m} K1[c][m]·K2[c][m]`` on flattened kernels (CS eq. 11's ``<K1, K2>``).
+    """``<K1, K2> = Σ_{c,m} K1[c][m]·K2[c][m]`` on flattened kernels (CS paper, eq. 11's ``<K1, K2>``).
 
-    Result shape: the broadcast batch. Twin of :func:`theory.reference.similarity.kernel_inner_product`.
+    Result shape: the broadcast batch. Twin of :func:`theory.reference.kernel_inner_product`.
+
+    Parameters
+    ----------
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        Kernels of equal core shape; batch axes broadcast.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the broadcast batch.
+
+    Raises
+    ------
+    TypeError
+        If a kernel is not a real floating tensor.
+    ValueError
+        If ``d``, a rank or a value is bad, the core shapes differ, batch shapes do not broadcast or
+        devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> k1, k2 = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([[3.0, -1.0]], dtype=torch.float64)
+    >>> B.kernel_inner_product(k1, k2, d=1).item()
+    1.0
     """
     k1, k2, d = _pair(k1, k2, d)
     return _core_sum(k1 * k2, d + 1)
 
 
 def kernel_cosine(k1, k2, *, d: int) -> torch.Tensor:
-    """``<K1, K2> / (||K1||·||K2||)`` on flattened kernels (CS Table 1's kernel similarity).
+    """``<K1, K2> / (||K1||·||K2||)`` on flattened kernels (CS paper, Table 1's kernel similarity).
 
     A zero kernel anywhere in the batch is a ValueError naming ``k1`` or ``k2``.
-    Twin of :func:`theory.reference.similarity.kernel_cosine`.
+    Twin of :func:`theory.reference.kernel_cosine`.
+
+    Parameters
+    ----------
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        Kernels of equal core shape; batch axes broadcast.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the broadcast batch.
+
+    Raises
+    ------
+    TypeError
+        If a kernel is not a real floating tensor.
+    ValueError
+        As :func:`kernel_inner_product`, and for a zero kernel anywhere in the batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> k1, k2 = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([[3.0, -1.0]], dtype=torch.float64)
+    >>> round(B.kernel_cosine(k1, k2, d=1).item(), 6)
+    0.141421
     """
     k1, k2, d = _pair(k1, k2, d)
     n1, n2 = _core_sum(k1 * k1, d + 1).sqrt(), _core_sum(k2 * k2, d + 1).sqrt()
@@ -58,16 +111,44 @@ def kernel_cosine(k1, k2, *, d: int) -> torch.Tensor:
 
 
 def _pair_energy(a, b, d):
-    """``Σ_n (a[i] ⋆ b[j])²[n]`` for every channel pair: ``a (*B, Ca, *N)``, ``b (*B, Cb, *N)`` -> ``(*B, Ca, Cb)``."""
+    """``Σ_n (a[i] ⋆ b[j])²[n]`` per channel pair: ``a (*B, Ca, *N)``, ``b (*B, Cb, *N)`` -> ``(*B, Ca, Cb)``."""
     n = a.shape[-d:]
     kk = pairwise_crosscorrelation(a, b, full_ranges(n, n), d)
     return _core_sum(kk * kk, d)
 
 
 def crosscorrelation_energy(k1, k2, *, d: int) -> torch.Tensor:
-    """``Σ_{c1,c2} Σ_{n ∈ [1-N, N-1]^d} (K1[c1] ⋆ K2[c2])²[n]``: one pair's term of L_CS (CS eq. 8, 10).
+    """``Σ_{c1,c2} Σ_{n ∈ [1-N, N-1]^d} (K1[c1] ⋆ K2[c2])²[n]``: one pair's term of L_CS (CS paper, eq. 8, 10).
 
-    Twin of :func:`theory.reference.similarity.crosscorrelation_energy`.
+    Twin of :func:`theory.reference.crosscorrelation_energy`.
+
+    Parameters
+    ----------
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        Kernels of equal core shape; batch axes broadcast.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the broadcast batch.
+
+    Raises
+    ------
+    TypeError
+        If a kernel is not a real floating tensor.
+    ValueError
+        If ``d``, a rank or a value is bad, the core shapes differ, batch shapes do not broadcast or
+        devices differ.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> k1, k2 = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([[3.0, -1.0]], dtype=torch.float64)
+    >>> B.crosscorrelation_energy(k1, k2, d=1).item()
+    38.0
     """
     k1, k2, d = _pair(k1, k2, d)
     return _pair_energy(k1, k2, d).sum(dim=(-2, -1))
@@ -83,16 +164,39 @@ def crosscorrelation_energy_fft(k1, k2, *, d: int, size=None) -> torch.Tensor:
     """:func:`crosscorrelation_energy` by Parseval: ``(1/L) Σ_ω Σ_{c1,c2} |K̂1[c1](ω)|²·|K̂2[c2](ω)|²``.
 
     Any DFT size ``L ≥ 2N-1`` per axis (default ``2N-1``); CS paper's remark after eq. 7 (Parseval).
-    Twin of :func:`theory.reference.similarity.crosscorrelation_energy_fft`.
+    Twin of :func:`theory.reference.crosscorrelation_energy_fft`.
+
+    Parameters
+    ----------
+    k1, k2 : torch.Tensor, shape (..., C, N) or (..., C, h, w)
+        Kernels of equal core shape; batch axes broadcast.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+    size : int or tuple of int, optional
+        DFT length, one or one per axis, each ``>= 2N-1`` (the default).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the broadcast batch.
+
+    Raises
+    ------
+    TypeError
+        If a kernel is not a real floating tensor, or ``size`` not ints.
+    ValueError
+        As :func:`crosscorrelation_energy`, and for a ``size`` too short or of the wrong length.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> k1, k2 = torch.tensor([[1.0, 2.0]], dtype=torch.float64), torch.tensor([[3.0, -1.0]], dtype=torch.float64)
+    >>> round(B.crosscorrelation_energy_fft(k1, k2, d=1, size=8).item(), 10)
+    38.0
     """
     k1, k2, d = _pair(k1, k2, d)
-    n = k1.shape[-d:]
-    size = tuple(2 * s - 1 for s in n) if size is None else ((size,) * d if np.isscalar(size) else tuple(size))
-    if any(isinstance(L, bool) or not isinstance(L, numbers.Integral) for L in size):
-        raise TypeError(f"size: expected an int or {d} ints, got {size}")
-    if len(size) != d or any(int(L) < 2 * s - 1 for L, s in zip(size, n)):
-        raise ValueError(f"size: expected a DFT size >= 2N-1 = {tuple(2 * s - 1 for s in n)} per axis, got {size}")
-    size = tuple(int(L) for L in size)
+    size = check_dft_size(size, k1.shape[-d:], d)
     return _core_sum(_power(k1, size, d) * _power(k2, size, d), d) / math.prod(size)
 
 
@@ -104,10 +208,37 @@ def _similarity_matrix(weight, d):
 
 
 def conv_similarity_matrix(weight, *, d: int) -> torch.Tensor:
-    """``S×S`` matrix ``G[i, j] = Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n]`` for a weight ``(..., S, C, *kernel)`` (CS eq. 9).
+    """``G[i, j] = Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n]`` for a weight ``(..., S, C, *kernel)`` (CS paper, eq. 9).
 
     Symmetric; the diagonal holds each kernel's self term. Result ``(*batch, S, S)``.
-    Twin of :func:`theory.reference.similarity.conv_similarity_matrix`.
+    Twin of :func:`theory.reference.conv_similarity_matrix`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(*batch, S, S)``.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> w = torch.tensor([[[1.0, 2.0]], [[3.0, -1.0]]], dtype=torch.float64)     # S = 2, C = 1, N = 2
+    >>> B.conv_similarity_matrix(w, d=1).tolist()
+    [[33.0, 38.0], [38.0, 118.0]]
     """
     d = check_d(d)
     w = real_tensor("weight", weight, d + 2, "S, C, kernel axes")
@@ -115,9 +246,36 @@ def conv_similarity_matrix(weight, *, d: int) -> torch.Tensor:
 
 
 def conv_similarity(weight, *, d: int) -> torch.Tensor:
-    """Convolutional Similarity ``L_CS = Σ_{i<j} Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n]`` (CS eq. 10).
+    """Convolutional Similarity ``L_CS = Σ_{i<j} Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n]`` (CS paper, eq. 10).
 
-    ``S = 1`` gives 0. Result shape: the batch. Twin of :func:`theory.reference.similarity.conv_similarity`.
+    ``S = 1`` gives 0. Result shape: the batch. Twin of :func:`theory.reference.conv_similarity`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape: the batch.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a real floating tensor.
+    ValueError
+        If ``d``, the rank or a value is bad.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> w = torch.tensor([[[1.0, 2.0]], [[3.0, -1.0]]], dtype=torch.float64)     # S = 2, C = 1, N = 2
+    >>> B.conv_similarity(w, d=1).item()
+    38.0
     """
     d = check_d(d)
     w = real_tensor("weight", weight, d + 2, "S, C, kernel axes")

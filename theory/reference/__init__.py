@@ -9,3 +9,4 @@ from .similarity import *  # noqa: F401,F403
 from .pearson import *  # noqa: F401,F403
 from .pedcc import *  # noqa: F401,F403
 from .orthogonality import *  # noqa: F401,F403
+from .gram import *  # noqa: F401,F403

@@ -1,4 +1,4 @@
-"""Input coercion for the NumPy references: real, finite, float64."""
+"""Input coercion for the NumPy references: real, finite, float64 arrays; integer labels."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ def as_real(name: str, value, rank: int | None = None, what: str = "") -> np.nda
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: expected finite values, found NaN or inf")
     return arr
+
+
+def int_labels(labels, b: int, k: int, name: str = "labels") -> np.ndarray:
+    """``labels`` as int64 ``(b,)`` in ``[0, k)``: TypeError if not integer, ValueError otherwise."""
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype}")
+    if y.shape != (b,):
+        raise ValueError(f"{name}: expected shape ({b},), one label per sample, got shape {y.shape}")
+    if np.any(y < 0) or np.any(y >= k):
+        raise ValueError(f"{name}: expected labels in [0, {k}), got values in [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)

@@ -237,7 +237,7 @@ def kernel_crosscorrelation(k1, k2, *, d: int) -> np.ndarray:
     >>> import numpy as np
     >>> from theory import reference as R
     >>> R.kernel_crosscorrelation(np.array([1.0, 2.0]), np.array([3.0, -1.0]), d=1)
-    array([-2.,  1.,  3.])
+    array([ 6.,  1., -1.])
     """
     d = check_d(d)
     k1 = as_real("k1", k1, d, "kernel axes")
@@ -277,6 +277,8 @@ def autocorrelation(x, max_lag, *, d: int) -> np.ndarray:
     >>> R.autocorrelation(np.array([1.0, 2.0, 3.0]), 1, d=1)
     array([ 8., 14.,  8.])
     """
+    d = check_d(d)
+    x = as_real("x", x, d, "spatial axes")
     return crosscorrelation(x, x, max_lag, d=d)
 
 

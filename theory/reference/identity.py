@@ -2,7 +2,7 @@
 
 For kernels ``K1, K2`` of shape ``(C, *kernel)`` applied to an input ``X`` of shape ``(C, *spatial)``
 (``F_s = Σ_c K_s[c] ⋆ X[c]``) and a padding keeping the full-result window ``W``
-(CS paper eq. 3, 14, 17-19)::
+(CS paper, eq. 3, 14, 17-19)::
 
     <F1, F2>_W = Σ_{c1,c2} <K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N, N-1]}>  -  A  -  B
 
@@ -10,6 +10,10 @@ where ``A`` and ``B`` are the contributions of the full-result positions that th
 ``A`` below the window and ``B`` above it (eq. 17 and 18). With full padding ``A = B = 0`` and the
 identity is exact (eq. 3, 21). In 2-D a dropped position belongs to ``A`` when, on the first axis on
 which it lies outside the window, it lies below it, else to ``B``; in 1-D this is eq. 17-18 exactly.
+
+Every function takes ``(x, k1, k2[, padding], *, d)`` with ``x`` ``(C, M)`` or ``(C, H, W)`` and
+``k1``, ``k2`` ``(C, N)`` or ``(C, h, w)`` of equal shapes, and raises TypeError for a non-real
+array, ValueError for a bad ``d``, rank, value, channel count, kernel shape or padding.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 from .._validate import check_d, check_same_shape
 from ..padding import full_window, resolve_padding
 from ._arrays import as_real
-from .correlate import channel_crosscorrelation, correlate, kernel_crosscorrelation
+from .correlations import channel_crosscorrelation, correlate, kernel_crosscorrelation
 
 __all__ = ["feature_inner_product", "identity_inner_product", "edge_terms", "lag_decomposition",
            "correlation_terms"]
@@ -41,15 +45,71 @@ def _maps(x, k, padding, d):
 
 
 def feature_inner_product(x, k1, k2, padding="full", *, d: int) -> float:
-    """``<F1, F2> = Σ_i F1[i]·F2[i]`` over the padded output (CS eq. 14), from the feature maps themselves."""
+    """``<F1, F2> = Σ_i F1[i]·F2[i]`` over the padded output, from the feature maps (CS paper, eq. 14).
+
+    Parameters
+    ----------
+    x : array_like, shape (C, M) or (C, H, W)
+        The input.
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        The two kernels.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> R.feature_inner_product(x, np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), d=1)
+    8.0
+    """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     return float(np.sum(_maps(x, k1, padding, d) * _maps(x, k2, padding, d)))
 
 
 def correlation_terms(x, k1, k2, *, d: int) -> np.ndarray:
-    """The ``C×C`` matrix of ``<K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}>`` (CS eq. 3, multi-channel).
+    """The ``C×C`` terms ``<K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}>`` (CS paper, eq. 3, multi-channel).
 
-    Its sum is the right-hand side of eq. 3, i.e. ``<F1, F2>`` under full padding.
+    Their sum is the right-hand side of eq. 3, i.e. ``<F1, F2>`` under full padding.
+
+    Parameters
+    ----------
+    x : array_like, shape (C, M) or (C, H, W)
+        The input.
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        The two kernels.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(C, C)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> R.correlation_terms(x, np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), d=1)
+    array([[8.]])
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     n = k1.shape[1:]
@@ -60,10 +120,39 @@ def correlation_terms(x, k1, k2, *, d: int) -> np.ndarray:
 
 
 def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[float, float]:
-    """``(A, B)`` of CS eq. 17-18: the full-result positions' share of ``<F1, F2>`` that ``padding`` drops.
+    """``(A, B)``: the share of ``<F1, F2>`` at full-result positions that ``padding`` drops (CS paper, eq. 17-18).
 
     ``A = Σ_{i < N-1-left} F1[i]·F2[i]`` and ``B = Σ_{i > M-1+right} F1[i]·F2[i]`` over full-padding
     feature maps; eq. 17-18 are the same sums written through the kernel taps. Both 0 for ``'full'``.
+
+    Parameters
+    ----------
+    x : array_like, shape (C, M) or (C, H, W)
+        The input.
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        The two kernels.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    tuple of float
+        ``(A, B)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> x = np.array([[1.0, 2.0, 3.0]])
+    >>> R.edge_terms(x, np.array([[1.0, 1.0]]), np.array([[1.0, -1.0]]), "valid", d=1)
+    (-1.0, 9.0)
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     pads = resolve_padding(padding, k1.shape[1:])
@@ -83,18 +172,75 @@ def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[float, float]:
 def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> float:
     """``<F1, F2>`` through the identity: ``Σ_{c1,c2} <K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N,N-1]}> - A - B``.
 
-    CS eq. 19 (eq. 3 for full padding, where ``A = B = 0``), summed over channel pairs.
+    CS paper, eq. 19 (eq. 3 for full padding, where ``A = B = 0``), summed over channel pairs; equal to
+    :func:`feature_inner_product` for every padding.
+
+    Parameters
+    ----------
+    x : array_like, shape (C, M) or (C, H, W)
+        The input.
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        The two kernels.
+    padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> x, k1, k2 = np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 1.0]]), np.array([[1.0, -1.0]])
+    >>> R.identity_inner_product(x, k1, k2, "valid", d=1), R.feature_inner_product(x, k1, k2, "valid", d=1)
+    (-8.0, -8.0)
     """
     a, b = edge_terms(x, k1, k2, padding, d=d)
     return float(np.sum(correlation_terms(x, k1, k2, d=d))) - a - b
 
 
 def lag_decomposition(x, k1, k2, *, d: int) -> tuple[float, float]:
-    """Split the full-padding ``<F1, F2>`` into its zero-lag and non-zero-lag parts (CS eq. 11).
+    """The full-padding ``<F1, F2>`` split into its zero-lag and non-zero-lag parts (CS paper, eq. 11).
 
-    Returns ``(zero, rest)`` with ``zero = Σ_{c1,c2} (X[c1] ⋆ X[c2])[0]·<K1[c1], K2[c2]>`` (for ``C = 1``:
-    ``||X||²·<K1, K2>``) and ``rest = Σ_{n≠0} ...``; ``zero + rest = <F1, F2>``. Kernel orthogonality
-    zeroes only ``zero`` (and, for C > 1, only when every channel pair is orthogonal).
+    ``zero = Σ_{c1,c2} (X[c1] ⋆ X[c2])[0]·<K1[c1], K2[c2]>`` (for ``C = 1``: ``||X||²·<K1, K2>``) and
+    ``rest = Σ_{n≠0} ...``, so ``zero + rest = <F1, F2>``. Kernel orthogonality zeroes only ``zero``
+    (and, for ``C > 1``, only when every channel pair is orthogonal).
+
+    Parameters
+    ----------
+    x : array_like, shape (C, M) or (C, H, W)
+        The input.
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        The two kernels.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    tuple of float
+        ``(zero, rest)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    Orthogonal kernels, yet correlated feature maps:
+
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.lag_decomposition(np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), d=1)
+    (0.0, 8.0)
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     n = k1.shape[1:]

@@ -1,10 +1,10 @@
 """Kernel-orthogonality baselines that the CS paper argues against, and DeCov on activations.
 
-The CS paper (../shared/papers/004_*.txt, Sec. 2, 3.1 and eq. 11) claims that kernel orthogonality does
+The CS paper (Sec. 2, 3.1 and eq. 11) claims that kernel orthogonality does
 not imply feature-map orthogonality. This module gives the test-bed the objectives it argues against,
 each as its paper writes it, in plain float64 NumPy loops:
 
-* :func:`kernel_cosine_matrix`: cosines of flattened kernels (CS Table 1 kernel similarity; the
+* :func:`kernel_cosine_matrix`: cosines of flattened kernels (CS paper, Table 1 kernel similarity; the
   objective that Table 1 minimises, ``<K1, K2>²``, is :func:`theory.reference.kernel_inner_product`
   squared and is not duplicated here);
 * :func:`soft_orthogonality`: ``||W Wᵀ - I||²_F`` (Bansal et al., NeurIPS 2018);
@@ -17,21 +17,19 @@ A layer's weight is ``(S, C, *kernel)`` as in ``Conv1d``/``Conv2d`` (``S`` filte
 channels, ``d`` kernel axes); "flattened" means the ``(S, F)`` matrix ``W`` with ``F = C·prod(kernel)``
 (the fan-in), one filter per row. A ``Linear`` weight ``(S, F)`` is the case ``(S, F, 1)`` with ``d = 1``.
 
-The texts of these four papers are not in ../shared/papers; the formulas below are the published
-ones, but their equation numbers are not quoted because they could not be checked here. Where a public
+The formulas below are the published ones; their equation numbers are not quoted because the
+texts of these four papers could not be checked here. Where a public
 implementation was read, its repository and file are named with the differences found.
 """
 
 from __future__ import annotations
 
 import itertools
-import numbers
 
 import numpy as np
 
-from .._validate import check_d
+from .._validate import check_d, check_feature_d, check_positive_lam, check_stride, ocnn_padding
 from ._arrays import as_real
-from .pearson import _check_d as _check_feature_d
 
 __all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "decov"]
 
@@ -58,40 +56,41 @@ def _norms(w: np.ndarray, name: str = "weight") -> np.ndarray:
     return norms
 
 
-def _check_stride(stride, d: int) -> tuple[int, ...]:
-    """``stride`` as ``d`` ints >= 1: one int for every axis or one per axis (shared with the twin)."""
-    items = tuple(stride) if isinstance(stride, (tuple, list)) else (stride,) * d
-    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in items):
-        raise TypeError(f"stride: expected an int or {d} ints, got {stride!r}")
-    if len(items) != d:
-        raise ValueError(f"stride: expected one stride or {d} of them (one per kernel axis), got {stride!r}")
-    if any(s < 1 for s in items):
-        raise ValueError(f"stride: expected strides >= 1, got {stride!r}")
-    return tuple(int(s) for s in items)
-
-
-def _ocnn_padding(kernel_shape, stride) -> tuple[int, ...]:
-    """OCNN's padding ``P = ⌊(k-1)/s⌋·s`` per kernel axis (Wang et al. 2020)."""
-    return tuple(((k - 1) // s) * s for k, s in zip(kernel_shape, stride))
-
-
-def _check_lam(lam) -> float:
-    """OrthoReg's ``λ``: a finite real number > 0 (shared with the twin)."""
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"lam: expected a real number, got {type(lam).__name__}")
-    if not np.isfinite(lam) or lam <= 0:
-        raise ValueError(f"lam: expected a finite number > 0, got {lam!r}")
-    return float(lam)
-
-
 def kernel_cosine_matrix(weight, *, d: int) -> np.ndarray:
-    """``S×S`` matrix of cosines between flattened kernels (CS Table 1's kernel similarity)::
+    """``S×S`` matrix of cosines between flattened kernels (CS paper, Table 1's kernel similarity)::
 
         C_ij = <K_i, K_j> / (||K_i||·||K_j||),   <K_i, K_j> = Σ_{c,m} K_i[c][m]·K_j[c][m]
 
     for a weight ``(S, C, *kernel)``; ``C_ij`` is :func:`theory.reference.kernel_cosine` of kernels
     ``i`` and ``j``. Symmetric, diagonal 1 up to rounding. A zero kernel is a ValueError naming ``weight``.
-    The CS Table 1 objective for a pair is ``kernel_inner_product(K_i, K_j)²``.
+    The CS paper, Table 1 objective for a pair is ``kernel_inner_product(K_i, K_j)²``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` filters, none of them zero.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(S, S)``.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not real numeric.
+    ValueError
+        If ``d``, the rank or a value is bad, or a kernel is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.kernel_cosine_matrix(np.array([[[1.0, 0.0]], [[1.0, 1.0]]]), d=1).round(6)
+    array([[1.      , 0.707107],
+           [0.707107, 1.      ]])
     """
     w, d = _weight(weight, d)
     norms = _norms(w)
@@ -117,6 +116,31 @@ def soft_orthogonality(weight, *, d: int) -> float:
     Since ``W Wᵀ`` and ``WᵀW`` share their nonzero eigenvalues, ``||WᵀW - I_F||²_F =
     ||W Wᵀ - I_S||²_F + F - S``: the variants differ by a constant only, and have the same gradient.
     (The OCNN code returns the norm, not its square; VITA-Group's is SRIP, a spectral norm estimate.)
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` filters.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not real numeric.
+    ValueError
+        If ``d``, the rank or a value is bad.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.soft_orthogonality(np.eye(2).reshape(2, 1, 2), d=1), R.soft_orthogonality(np.ones((2, 1, 2)), d=1)
+    (0.0, 10.0)
     """
     w, d = _weight(weight, d)
     f = _flat(w)
@@ -152,7 +176,7 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
 
     ``I_r0`` is 1 where ``i = j`` at lag 0 and 0 elsewhere. ``Z`` is ``(S, S, 2P/s+1, ...)``;
     ``stride`` is one int for every axis or one per axis, and each axis has its own ``k`` and ``P``
-    (non-square kernels). Only same-channel correlations enter (``c1 = c2``), unlike L_CS (CS eq. 10),
+    (non-square kernels). Only same-channel correlations enter (``c1 = c2``), unlike L_CS (CS paper, eq. 10),
     which sums all channel pairs ``(c1, c2)`` at every lag; OCNN's target is ``δ_ij·δ_n`` where L_CS has
     0 and no self terms. With ``s >= k`` on every axis (``P = 0``) only lag 0 is left and ``L_orth`` is
     :func:`soft_orthogonality`. ``torch.nn.functional.conv2d(K, K, padding=P, stride=s)`` computes
@@ -171,10 +195,40 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
     * the centre index comes from the last output axis for both axes (square kernels assumed);
     * 1×1 convolutions use ``orth_dist`` instead: ``||WᵀW - I||_F`` on the smaller Gram matrix, again
       not squared (see :func:`soft_orthogonality`).
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` filters.
+    stride : int or tuple of int, default 1
+        ``s >= 1``, one for every axis or one per axis.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not real numeric, or ``stride`` not ints.
+    ValueError
+        If ``d``, the rank or a value is bad, or ``stride`` has the wrong length or an entry < 1.
+
+    Examples
+    --------
+    Haar filters: orthogonal at stride 2, not at stride 1.
+
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> w = np.array([[[1.0, 1.0]], [[1.0, -1.0]]]) / np.sqrt(2.0)
+    >>> round(R.ocnn_orthogonality(w, 2, d=1), 12), round(R.ocnn_orthogonality(w, 1, d=1), 12)
+    (0.0, 2.0)
     """
     w, d = _weight(weight, d)
-    stride = _check_stride(stride, d)
-    pads = _ocnn_padding(w.shape[2:], stride)
+    stride = check_stride(stride, d)
+    pads = ocnn_padding(w.shape[2:], stride)
     lag_axes = [range(-p, p + 1, s) for p, s in zip(pads, stride)]
     s = w.shape[0]
     total = 0.0
@@ -217,9 +271,40 @@ def orthoreg(weight, lam: float = 10.0, *, d: int, both_signs: bool = False) -> 
     (``e^{10}`` is hard-coded where ``e^λ`` belongs); in ``orthoreg_pytorch.py`` (both stored
     versions) ``g(C) = λC/(C + e^λ)``: the exponential is missing, so that update is not this loss's
     gradient for any ``λ``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` filters, none of them zero.
+    lam : float, default 10.0
+        ``λ``, finite and > 0.
+    d : {1, 2}
+        Spatial rank of the kernels, keyword-only.
+    both_signs : bool, default False
+        Add the mirror term for ``C_ij`` near -1.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not real numeric, or ``lam`` not a real number.
+    ValueError
+        If ``d``, the rank or a value is bad, a kernel is zero, or ``lam`` is not finite and > 0.
+
+    Examples
+    --------
+    Two identical filters: ``2·log 2``.
+
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.orthoreg(np.ones((2, 1, 3)), d=1)
+    1.386294
     """
     w, d = _weight(weight, d)
-    lam = _check_lam(lam)
+    lam = check_positive_lam(lam)
     c = kernel_cosine_matrix(w, d=d)
     s = c.shape[0]
     total = 0.0
@@ -253,8 +338,33 @@ def decov(h, *, d: int) -> float:
     Matches chainer's ``chainer.functions.decov`` (chainer/chainer ``chainer/functions/loss/decov.py``,
     read for comparison: ``1/b`` covariance, diagonal zeroed, half squared sum), which takes 2-D
     ``(b, D)`` input only.
+
+    Parameters
+    ----------
+    h : array_like, shape (b, C, *spatial)
+        Activations of ``b >= 2`` samples.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``h`` is not real numeric.
+    ValueError
+        If ``d``, the rank or a value is bad, or ``b < 2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.decov(np.array([[0.0, 0.0], [2.0, 2.0]]), d=0)    # C = [[1, 1], [1, 1]]
+    1.0
     """
-    d = _check_feature_d(d)
+    d = check_feature_d(d)
     x = as_real("h", h, d + 2, "b, C" + ", spatial axes" * (d > 0))
     b = x.shape[0]
     if b < 2:

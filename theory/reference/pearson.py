@@ -1,4 +1,4 @@
-"""Pearson correlation matrices of feature maps and the MFD loss (MFD paper, ../shared/papers/001_*.txt).
+"""Pearson correlation matrices of feature maps and the MFD loss (MFD paper, eq. 5-7).
 
 Features of one stage are ``(b, C, *spatial)`` with ``d ∈ {0, 1, 2}`` spatial axes (``d = 0``: plain
 feature vectors ``(b, C)``). ``I_k`` is channel ``I`` of sample ``k``, a map over the spatial axes, and
@@ -25,32 +25,14 @@ channel constant over the batch centres to exactly zero whatever the order of su
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
-from ._arrays import as_real
+from .._validate import DEAD_RTOL, check_feature_d, check_lam
+from ._arrays import as_real, int_labels
 
 __all__ = ["pearson_matrix", "mfd_loss", "mfd_joint_loss", "mean_abs_offdiagonal"]
-
-# A channel whose centred norm is at most DEAD_RTOL·eps·max|channel|·sqrt(count) counts as dead.
-DEAD_RTOL = 8.0
-
-
-def _check_d(d) -> int:
-    """``d``, the number of spatial axes of a feature map: 0, 1 or 2."""
-    if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d not in (0, 1, 2):
-        raise ValueError(f"d: expected the number of spatial dimensions, 0, 1 or 2, got {d!r}")
-    return int(d)
-
-
-def _check_lam(lam) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"lam: expected a real number, got {type(lam).__name__}")
-    if not np.isfinite(lam):
-        raise ValueError(f"lam: expected a finite number, got {lam!r}")
-    return float(lam)
 
 
 def _features(features, d: int, name: str = "features") -> np.ndarray:
@@ -78,19 +60,46 @@ def _dead(x: np.ndarray, centred: np.ndarray) -> np.ndarray:
 
 
 def pearson_matrix(features, *, d: int) -> np.ndarray:
-    """The ``C×C`` Pearson correlation matrix of the channels of ``features`` (MFD eq. 6)::
+    """The ``C×C`` Pearson correlation matrix of the channels of ``features`` (MFD paper, eq. 6)::
 
         F_IJ = Σ_{k=1}^{b} <I_k - Ī, J_k - J̄>
                / ( sqrt(Σ_{k=1}^{b} ||I_k - Ī||²) · sqrt(Σ_{k=1}^{b} ||J_k - J̄||²) ),   I, J ∈ [0, C-1]
 
     with ``Ī = (1/b) Σ_k I_k`` the batch-mean map (one mean per position) and ``<·,·>`` the sum of
-    elementwise products over the ``d`` spatial axes. ``features`` is ``(b, C, *spatial)``.
+    elementwise products over the ``d`` spatial axes. Symmetric, diagonal 1 (exactly) for live
+    channels, entries clipped to ``[-1, 1]`` against rounding; dead channels (constant over the batch)
+    get a zero row and column (module docstring).
 
-    Symmetric, diagonal 1 (exactly) for live channels, entries clipped to ``[-1, 1]`` against rounding.
-    Dead channels (constant over the batch) get a zero row and column; ``b < 2`` and non-finite input
-    are ValueErrors (module docstring).
+    Parameters
+    ----------
+    features : array_like, shape (b, C, *spatial)
+        One stage's features, ``b >= 2`` samples.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(C, C)``.
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not real numeric.
+    ValueError
+        If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> x = np.array([[1.0, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 3.0, 5.0]])   # (b=3, C=3); channel 2 dead
+    >>> R.pearson_matrix(x, d=0)
+    array([[1. , 0.5, 0. ],
+           [0.5, 1. , 0. ],
+           [0. , 0. , 0. ]])
     """
-    d = _check_d(d)
+    d = check_feature_d(d)
     x = _features(features, d)
     z = _centred_channels(x)
     dead = _dead(x, z)
@@ -122,14 +131,37 @@ def _check_channels(features, d: int, name: str = "features") -> None:
 
 
 def mfd_loss(features, *, d: int) -> float:
-    """Multi-stage feature decorrelation loss of one stage (MFD eq. 5)::
+    """Multi-stage feature decorrelation loss of one stage (MFD paper, eq. 5)::
 
         L_MFD = Σ_{i=0}^{C-1} Σ_{j≠i} F_ij² / (C·(C-1))
 
-    with ``F = pearson_matrix(features, d=d)`` (eq. 6; the paper's ``d`` there is our channel count
-    ``C``). ``C < 2`` has no pairs: ValueError naming ``features``.
+    with ``F = pearson_matrix(features, d=d)`` (eq. 6; the paper's ``d`` there is our channel count ``C``).
+
+    Parameters
+    ----------
+    features : array_like, shape (b, C, *spatial)
+        One stage's features, ``b >= 2``, ``C >= 2``.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`pearson_matrix`; ValueError also for ``C < 2`` (no pairs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.mfd_loss(np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 3.0]]), d=0)
+    0.25
     """
-    d = _check_d(d)
+    d = check_feature_d(d)
     x = _features(features, d)
     _check_channels(x, d)
     f = pearson_matrix(x, d=d)
@@ -138,51 +170,93 @@ def mfd_loss(features, *, d: int) -> float:
 
 
 def mean_abs_offdiagonal(features, *, d: int) -> float:
-    """``(1/(C(C-1))) Σ_{i≠j} |F_ij|``: the "average value of correlation coefficients" of MFD Tables I and III.
+    """``(1/(C(C-1))) Σ_{i≠j} |F_ij|``, the "average value of correlation coefficients" (MFD paper, Tables I, III).
 
     The paper takes absolute values "to avoid mutual cancellation" (section III-C); dead channels
-    contribute their zero entries, as in the paper. ``C < 2``: ValueError naming ``features``.
+    contribute their zero entries, as in the paper.
+
+    Parameters
+    ----------
+    features : array_like, shape (b, C, *spatial)
+        One stage's features, ``b >= 2``, ``C >= 2``.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+
+    Returns
+    -------
+    float
+        In ``[0, 1]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`mfd_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.mean_abs_offdiagonal(np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 3.0]]), d=0)
+    0.5
     """
-    d = _check_d(d)
+    d = check_feature_d(d)
     x = _features(features, d)
     _check_channels(x, d)
     return float(np.mean(np.abs(_offdiagonal(pearson_matrix(x, d=d)))))
 
 
-def _check_labels(labels, b: int, k: int, name: str = "labels") -> np.ndarray:
-    y = np.asarray(labels)
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype}")
-    if y.shape != (b,):
-        raise ValueError(f"{name}: expected shape ({b},), one label per sample, got shape {y.shape}")
-    if np.any(y < 0) or np.any(y >= k):
-        raise ValueError(f"{name}: expected labels in [0, {k}), got values in [{y.min()}, {y.max()}]")
-    return y.astype(np.int64)
-
-
 def _cross_entropy(logits, labels) -> float:
-    """Mean softmax cross-entropy ``-(1/b) Σ_{i=1}^{b} ln(e^{z_{y_i}} / Σ_j e^{z_j})`` (MFD eq. 7, first term)."""
+    """Mean softmax cross-entropy ``-(1/b) Σ_i ln(e^{z_{y_i}} / Σ_j e^{z_j})`` (MFD paper, eq. 7, first term)."""
     z = as_real("logits", logits, 2, "b, K")
-    y = _check_labels(labels, z.shape[0], z.shape[1])
+    y = int_labels(labels, z.shape[0], z.shape[1])
     m = z.max(axis=1)
     lse = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
     return float(np.mean([lse[i] - z[i, y[i]] for i in range(z.shape[0])]))
 
 
 def mfd_joint_loss(logits, labels, stages: Sequence, lam: float = 1.0, *, d: int) -> float:
-    """Softmax loss plus ``λ`` times the MFD loss of every constrained stage (MFD eq. 7)::
+    """Softmax loss plus ``λ`` times the MFD loss of every constrained stage (MFD paper, eq. 7)::
 
         L = -(1/b) Σ_{i=1}^{b} ln( e^{z_{y_i}} / Σ_{j=1}^{K} e^{z_j} )  +  λ Σ_{s=1}^{S} L_MFD(stage s)
 
-    ``logits`` is ``(b, K)``, ``labels`` integer ``(b,)`` in ``[0, K)``, ``stages`` a sequence (list or
-    tuple, not an array) of feature arrays ``(b, C_s, *spatial_s)``, all with ``d`` spatial axes and the
-    batch ``b`` of ``logits``; each needs ``C_s >= 2`` (:func:`mfd_loss`). An empty sequence leaves
-    the cross-entropy alone.
+    Parameters
+    ----------
+    logits : array_like, shape (b, K)
+        Class scores.
+    labels : array_like of int, shape (b,)
+        Classes in ``[0, K)``.
+    stages : list or tuple of array_like
+        Feature arrays ``(b, C_s, *spatial_s)`` with ``d`` spatial axes, the batch ``b`` of ``logits``
+        and ``C_s >= 2`` each (:func:`mfd_loss`); empty: the cross-entropy alone.
+    lam : float, default 1.0
+        ``λ``, finite.
+    d : {0, 1, 2}
+        Number of spatial axes of every stage, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If an array is not real, ``labels`` not integer, ``stages`` not a list or tuple, ``lam`` not real.
+    ValueError
+        If ``d``, a rank, a value, a label, a stage's batch size or channel count, or ``lam`` is bad.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> logits, labels = np.zeros((3, 2)), np.array([0, 1, 1])
+    >>> stage = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 3.0]])
+    >>> R.mfd_joint_loss(logits, labels, [], d=0), R.mfd_joint_loss(logits, labels, [stage], 2.0, d=0)
+    (0.693147, 1.193147)
     """
-    d = _check_d(d)
-    lam = _check_lam(lam)
+    d = check_feature_d(d)
+    lam = check_lam(lam)
     z = as_real("logits", logits, 2, "b, K")
-    _check_labels(labels, z.shape[0], z.shape[1])
+    int_labels(labels, z.shape[0], z.shape[1])
     if isinstance(stages, np.ndarray) or not isinstance(stages, Sequence):
         raise TypeError(f"stages: expected a list or tuple of feature arrays, got {type(stages).__name__}")
     total = 0.0

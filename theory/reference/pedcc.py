@@ -1,4 +1,4 @@
-"""Predefined evenly-distributed class centroids and the POD loss (POD paper, ../shared/papers/003_*.txt).
+"""Predefined evenly-distributed class centroids and the POD loss (POD paper, eq. 13-19).
 
 Shapes: ``features`` ``(B, n)`` (one latent feature vector per sample), ``labels`` integer ``(B,)``
 in ``[0, k)``, ``centroids`` ``(k, n)`` (one PEDCC centroid per class). ``cos θ_{y_i}`` is the cosine of
@@ -10,20 +10,12 @@ naming ``features`` (likewise a zero centroid, naming ``centroids``).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from ._arrays import as_real
-from .pearson import _check_labels, _check_lam
+from .._validate import check_centroid_count, check_lam
+from ._arrays import as_real, int_labels
 
 __all__ = ["pedcc_centroids", "cosine_loss", "sc_loss", "pod_loss", "pedcc_predict"]
-
-
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
 
 
 def _orthonormal_columns(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -33,28 +25,52 @@ def _orthonormal_columns(n: int, m: int, rng: np.random.Generator) -> np.ndarray
 
 
 def pedcc_centroids(k: int, n: int, seed: int = 0) -> np.ndarray:
-    """``k`` unit vectors in ``R^n`` with ``<a_i, a_j> = -1/(k-1)`` for ``i ≠ j``, as rows of a ``(k, n)`` array.
+    """``k`` unit vectors in ``R^n`` with ``<a_i, a_j> = -1/(k-1)`` for ``i ≠ j``, as rows (POD paper, Sec. III-B).
 
-    The theorem the POD paper cites (section III-B): for ``k <= n+1`` points evenly distributed on the
-    unit hypersphere of ``R^n``, ``<a_i, a_j> = -1/(k-1)``, ``i ≠ j``; so ``k > n+1`` is a ValueError
-    naming ``k`` and ``n``. The paper's PEDCC comes from an iterative physical model (charges repelling
-    on the sphere); any configuration with these inner products is the same up to an orthogonal map and meets
-    the theorem, and the losses below depend on nothing else. We build one directly:
+    The theorem the POD paper cites: for ``k <= n+1`` points evenly distributed on the unit
+    hypersphere of ``R^n``, ``<a_i, a_j> = -1/(k-1)``, ``i ≠ j``. The paper's PEDCC comes from an
+    iterative physical model (charges repelling on the sphere); any configuration with these inner
+    products is the same up to an orthogonal map and meets the theorem, and the losses below depend on
+    nothing else. We build one directly:
 
     * the centred standard basis of ``R^k``, ``u_i = e_i - (1/k)·1``, normalised (a regular simplex,
       ``<u_i, u_j> = -1/(k-1)``, ``Σ_i u_i = 0``), written in an orthonormal basis of ``1^⊥`` (``k-1``
-      coordinates);
+      coordinates, the Q of a QR factorisation of ``e_0 - 1/k, ..., e_{k-2} - 1/k``);
     * mapped into ``R^n`` by a random ``(n, k-1)`` matrix with orthonormal columns (QR of a Gaussian
-      matrix from ``numpy.random.default_rng(seed)``), which preserves every inner product.
+      matrix from ``numpy.random.default_rng(seed)``, signs fixed by ``diag R > 0``), which preserves
+      every inner product.
 
-    ``k = 1`` gives one random unit vector (a Gaussian vector, normalised). The same ``seed`` gives
-    the same centroids; rows are renormalised to unit length against rounding.
+    ``k = 1`` gives one random unit vector (a Gaussian vector, normalised). Rows are renormalised to
+    unit length against rounding.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes, ``1 <= k <= n + 1``.
+    n : int
+        Dimension of the latent features, ``>= 1``.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``; the same seed gives the same centroids.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(k, n)``.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` or ``n`` is not a positive int, or ``k > n + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> a = R.pedcc_centroids(3, 4, seed=0)
+    >>> a.shape, np.round(a @ a.T, 12).tolist()
+    ((3, 4), [[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]])
     """
-    k = _check_size("k", k)
-    n = _check_size("n", n)
-    if k > n + 1:
-        raise ValueError(f"k and n: at most n+1 = {n + 1} evenly distributed centroids with inner products "
-                         f"-1/(k-1) exist in R^n, got k = {k}, n = {n}")
+    k, n = check_centroid_count(k, n)
     rng = np.random.default_rng(seed)
     if k == 1:
         a = _orthonormal_columns(n, 1, rng).T
@@ -73,7 +89,7 @@ def _check_triplet(features, labels, centroids):
     if c.shape[1] != f.shape[1]:
         raise ValueError(f"features and centroids: expected the same feature dimension n, got features "
                          f"{f.shape} and centroids {c.shape}")
-    y = _check_labels(labels, f.shape[0], c.shape[0])
+    y = int_labels(labels, f.shape[0], c.shape[0])
     return f, y, c
 
 
@@ -85,12 +101,40 @@ def _norms(name: str, a: np.ndarray) -> np.ndarray:
 
 
 def cosine_loss(features, labels, centroids) -> float:
-    """Cosine loss (POD eq. 13)::
+    """Cosine loss (POD paper, eq. 13)::
 
         L_Cosine = (1/B) Σ_{i=1}^{B} (1 - cos θ_{y_i})²,   cos θ_{y_i} = <x_i, c_{y_i}> / (||x_i||·||c_{y_i}||)
 
     with ``x_i = features[i]``, ``c_{y_i} = centroids[labels[i]]``. In ``[0, 4]``; invariant to positive
     rescaling of each feature vector.
+
+    Parameters
+    ----------
+    features : array_like, shape (B, n)
+        Latent features, no zero row.
+    labels : array_like of int, shape (B,)
+        Classes in ``[0, k)``.
+    centroids : array_like, shape (k, n)
+        One centroid per class, no zero row.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If an array is not real, or ``labels`` not integer.
+    ValueError
+        If a rank, a value, a label, the dimensions ``n`` are bad, or a row is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> c = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    >>> R.cosine_loss(np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 1]), c)   # cosines 1 and 0
+    0.5
     """
     f, y, c = _check_triplet(features, labels, centroids)
     fn, cn = _norms("features", f), _norms("centroids", c)
@@ -99,7 +143,7 @@ def cosine_loss(features, labels, centroids) -> float:
 
 
 def sc_loss(features, labels, centroids) -> float:
-    """Self-correlation constraint loss, exactly POD eq. 14-15::
+    """Self-correlation constraint loss, exactly POD paper, eq. 14-15::
 
         R = (1/(B-1)) (X - X_pedcc)(X - X_pedcc)ᵀ              (n×n)
         L_SC = Σ_{i=1}^{n} Σ_{j≠i} R_ij²
@@ -109,7 +153,33 @@ def sc_loss(features, labels, centroids) -> float:
     columns of ``X_pedcc`` are the centroids of the samples' classes, ``centroids[labels]``, used as
     given. Despite the paper's wording ("correlation coefficient"), ``R`` is NOT a correlation matrix:
     nothing is centred and nothing is scaled to unit diagonal; it is the second-moment matrix of the
-    differences. ``B = 1`` (no ``1/(B-1)``) is a ValueError naming ``features``.
+    differences.
+
+    Parameters
+    ----------
+    features : array_like, shape (B, n)
+        Latent features, ``B >= 2``, no zero row.
+    labels : array_like of int, shape (B,)
+        Classes in ``[0, k)``.
+    centroids : array_like, shape (k, n)
+        One centroid per class.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`cosine_loss`; ValueError also for ``B < 2`` (eq. 15 divides by ``B-1``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> c = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    >>> R.sc_loss(np.array([[1.0, 1.0], [-1.0, 0.0]]), np.array([0, 1]), c)
+    0.08578643762690497
     """
     f, y, c = _check_triplet(features, labels, centroids)
     if f.shape[0] < 2:
@@ -124,18 +194,74 @@ def sc_loss(features, labels, centroids) -> float:
 
 
 def pod_loss(features, labels, centroids, lam: float = 1.0) -> float:
-    """POD loss (POD eq. 16): ``L_POD = L_Cosine + λ·L_SC`` (:func:`cosine_loss`, :func:`sc_loss`)."""
-    lam = _check_lam(lam)
+    """POD loss (POD paper, eq. 16): ``L_POD = L_Cosine + λ·L_SC`` (:func:`cosine_loss`, :func:`sc_loss`).
+
+    Parameters
+    ----------
+    features : array_like, shape (B, n)
+        Latent features, ``B >= 2``, no zero row.
+    labels : array_like of int, shape (B,)
+        Classes in ``[0, k)``.
+    centroids : array_like, shape (k, n)
+        One centroid per class.
+    lam : float, default 1.0
+        ``λ``, finite.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`sc_loss`, and for a ``lam`` that is not a finite real number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> c = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    >>> f, y = np.array([[2.0, 0.0], [-3.0, 0.0]]), np.array([0, 1])
+    >>> R.pod_loss(f, y, c, 0.5)    # features on their centroids' rays
+    0.0
+    """
+    lam = check_lam(lam)
     return cosine_loss(features, labels, centroids) + lam * sc_loss(features, labels, centroids)
 
 
 def pedcc_predict(features, centroids) -> np.ndarray:
-    """Class of each sample by cosine similarity to the centroids (POD eq. 17-19)::
+    """Class of each sample by cosine similarity to the centroids (POD paper, eq. 17-19)::
 
         I = argmax_{i=1..k} cos θ_{x, pedcc_i}
 
-    (eq. 19; equal to eq. 17's ``argmax x·pedcc_i`` for unit centroids). ``features`` ``(B, n)``,
-    ``centroids`` ``(k, n)``; returns int64 ``(B,)`` in ``[0, k)``, the first index on ties.
+    (eq. 19; equal to eq. 17's ``argmax x·pedcc_i`` for unit centroids).
+
+    Parameters
+    ----------
+    features : array_like, shape (B, n)
+        Latent features, no zero row.
+    centroids : array_like, shape (k, n)
+        One centroid per class, no zero row.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape ``(B,)``, in ``[0, k)``; the first index on ties.
+
+    Raises
+    ------
+    TypeError
+        If an array is not real numeric.
+    ValueError
+        If a rank, a value or the dimensions ``n`` are bad, or a row is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> c = np.array([[1.0, 0.0], [0.0, 5.0]])
+    >>> R.pedcc_predict(np.array([[1.0, 0.5], [0.1, 2.0]]), c).tolist()
+    [0, 1]
     """
     f = as_real("features", features, 2, "B, n")
     c = as_real("centroids", centroids, 2, "k, n")

@@ -1,16 +1,17 @@
-"""Kernel similarity and the Convolutional Similarity loss (CS paper eq. 8-10).
+"""Kernel similarity and the Convolutional Similarity loss (CS paper, eq. 8-10).
 
 Kernels of one layer are a weight ``(S, C, *kernel)`` as in ``Conv1d``/``Conv2d``; a single kernel is
-``(C, *kernel)``.
+``(C, *kernel)``. Every function raises TypeError for a non-real array and ValueError for a bad
+``d``, rank or value (NaN, inf, an empty axis).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_d, check_same_shape
+from .._validate import check_d, check_dft_size, check_same_shape
 from ._arrays import as_real
-from .correlate import kernel_crosscorrelation
+from .correlations import kernel_crosscorrelation
 
 __all__ = ["kernel_inner_product", "kernel_cosine", "conv_similarity", "conv_similarity_matrix",
            "crosscorrelation_energy", "crosscorrelation_energy_fft", "kernel_autocorrelation_sum",
@@ -25,14 +26,68 @@ def _pair(k1, k2, d):
     return k1, k2, d
 
 
+def _weight(weight, d):
+    d = check_d(d)
+    return as_real("weight", weight, d + 2, "S, C, kernel axes"), d
+
+
 def kernel_inner_product(k1, k2, *, d: int) -> float:
-    """``<K1, K2> = Σ_{c,m} K1[c][m]·K2[c][m]``, kernels flattened (the objective of CS Table 1 is its square)."""
+    """``<K1, K2> = Σ_{c,m} K1[c][m]·K2[c][m]`` of flattened kernels (CS paper, eq. 11; Table 1 minimises its square).
+
+    Parameters
+    ----------
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        Two kernels of equal shape.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring; ValueError also for unequal shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.kernel_inner_product(np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]]), d=1)
+    1.0
+    """
     k1, k2, d = _pair(k1, k2, d)
     return float(np.sum(k1 * k2))
 
 
 def kernel_cosine(k1, k2, *, d: int) -> float:
-    """``<K1, K2> / (||K1||·||K2||)`` on flattened kernels. A zero kernel is a ValueError."""
+    """``<K1, K2> / (||K1||·||K2||)`` of flattened kernels (CS paper, Table 1's kernel similarity).
+
+    Parameters
+    ----------
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        Two kernels of equal shape.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+        In ``[-1, 1]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring; ValueError also for unequal shapes or a zero kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.kernel_cosine(np.array([[1.0, 1.0]]), np.array([[1.0, 0.0]]), d=1)  # 1/sqrt(2)
+    0.7071067811865475
+    """
     k1, k2, d = _pair(k1, k2, d)
     n1, n2 = np.sqrt(np.sum(k1 * k1)), np.sqrt(np.sum(k2 * k2))
     for name, nrm in (("k1", n1), ("k2", n2)):
@@ -42,7 +97,31 @@ def kernel_cosine(k1, k2, *, d: int) -> float:
 
 
 def crosscorrelation_energy(k1, k2, *, d: int) -> float:
-    """``Σ_{c1,c2} Σ_{n ∈ [1-N, N-1]^d} (K1[c1] ⋆ K2[c2])²[n]``: one pair's term of L_CS (CS eq. 8, 10)."""
+    """``Σ_{c1,c2} Σ_{n ∈ [1-N, N-1]^d} (K1[c1] ⋆ K2[c2])²[n]``: one pair's term of L_CS (CS paper, eq. 8, 10).
+
+    Parameters
+    ----------
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        Two kernels of equal shape.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring; ValueError also for unequal shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.crosscorrelation_energy(np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]]), d=1)  # lags 6, 1, -1
+    38.0
+    """
     k1, k2, d = _pair(k1, k2, d)
     c = k1.shape[0]
     return float(sum(np.sum(kernel_crosscorrelation(k1[c1], k2[c2], d=d) ** 2)
@@ -52,18 +131,37 @@ def crosscorrelation_energy(k1, k2, *, d: int) -> float:
 def crosscorrelation_energy_fft(k1, k2, *, d: int, size=None) -> float:
     """:func:`crosscorrelation_energy` by Parseval: ``(1/L) Σ_ω Σ_{c1,c2} |K̂1[c1](ω)|²·|K̂2[c2](ω)|²``.
 
-    Any DFT size ``L ≥ 2N-1`` per axis avoids circular wrap-around; ``size`` defaults to ``2N-1``.
+    CS paper, the remark after eq. 7. Any DFT size ``L ≥ 2N-1`` per axis avoids circular wrap-around.
+
+    Parameters
+    ----------
+    k1, k2 : array_like, shape (C, N) or (C, h, w)
+        Two kernels of equal shape.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+    size : int or tuple of int, optional
+        DFT length, one or one per axis, each ``>= 2N-1`` (the default).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If an array is not real, or ``size`` is not ints.
+    ValueError
+        See the module docstring; also for unequal shapes or a ``size`` too short or of the wrong length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> round(R.crosscorrelation_energy_fft(np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]]), d=1, size=8), 12)
+    38.0
     """
     k1, k2, d = _pair(k1, k2, d)
-    n = k1.shape[1:]
-    size = tuple(2 * s - 1 for s in n) if size is None else ((size,) * d if np.isscalar(size) else tuple(size))
-    if len(size) != d:
-        raise ValueError(f"size: expected one DFT length or {d} of them, got {size!r}")
-    if any(isinstance(L, bool) or not float(L).is_integer() for L in size):
-        raise TypeError(f"size: expected an int DFT length (or one per axis), got {size!r}")
-    size = tuple(int(L) for L in size)
-    if any(L < 2 * s - 1 for L, s in zip(size, n)):
-        raise ValueError(f"size: expected a DFT size >= 2N-1 = {tuple(2 * s - 1 for s in n)} per axis, got {size}")
+    size = check_dft_size(size, k1.shape[1:], d)
     axes = tuple(range(1, d + 1))
     p1 = np.sum(np.abs(np.fft.fftn(k1, s=size, axes=axes)) ** 2, axis=0)
     p2 = np.sum(np.abs(np.fft.fftn(k2, s=size, axes=axes)) ** 2, axis=0)
@@ -71,22 +169,69 @@ def crosscorrelation_energy_fft(k1, k2, *, d: int, size=None) -> float:
 
 
 def conv_similarity_matrix(weight, *, d: int) -> np.ndarray:
-    """``S×S`` matrix ``G[i, j] = Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n]`` for a weight ``(S, C, *kernel)``.
+    """``G[i, j] = Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n]`` for a layer's kernels (CS paper, eq. 9).
 
     Symmetric; the diagonal holds each kernel's self term, which L_CS leaves out.
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` kernels.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(S, S)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.conv_similarity_matrix(np.array([[[1.0, 2.0]], [[3.0, -1.0]]]), d=1)
+    array([[ 33.,  38.],
+           [ 38., 118.]])
     """
-    d = check_d(d)
-    w = as_real("weight", weight, d + 2, "S, C, kernel axes")
+    w, d = _weight(weight, d)
     s = w.shape[0]
     return np.array([[crosscorrelation_energy(w[i], w[j], d=d) for j in range(s)] for i in range(s)])
 
 
 def conv_similarity(weight, *, d: int) -> float:
-    """Convolutional Similarity (CS eq. 10; eq. 9 counts each pair twice)::
+    """Convolutional Similarity L_CS of a layer (CS paper, eq. 10; eq. 9 counts each pair twice)::
 
         L_CS = Σ_{i<j} Σ_{c1=0}^{C-1} Σ_{c2=0}^{C-1} Σ_{n ∈ [1-N, N-1]^d} (K_i[c1] ⋆ K_j[c2])²[n]
 
     (the paper's "c2 = 0..N-1" is a typo for ``C-1``). A layer with ``S = 1`` has no pairs: 0.
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` kernels.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.conv_similarity(np.array([[[1.0, 2.0]], [[3.0, -1.0]]]), d=1)
+    38.0
     """
     g = conv_similarity_matrix(weight, d=d)
     return float(np.sum(np.triu(g, k=1)))
@@ -95,12 +240,34 @@ def conv_similarity(weight, *, d: int) -> float:
 def kernel_autocorrelation_sum(weight, *, d: int) -> np.ndarray:
     """``a_i = Σ_c K_i[c] ⋆ K_i[c]``, the channel-summed autocorrelation of each kernel, lags ``[1-N, N-1]^d``.
 
-    Result ``(S, *(2N-1,)*d)``. It is what makes L_CS linear in ``S·C`` (issue 4): by Parseval,
-    ``Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n] = <a_i, a_j>``, hence
-    ``L_CS = ½(||Σ_i a_i||² - Σ_i ||a_i||²)``.
+    It makes L_CS (CS paper, eq. 10) linear in ``S·C``: by Parseval,
+    ``Σ_{c1,c2} Σ_n (K_i[c1] ⋆ K_j[c2])²[n] = <a_i, a_j>``, hence ``L_CS = ½(||Σ_i a_i||² - Σ_i ||a_i||²)``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` kernels.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(S, *(2N-1,)*d)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> R.kernel_autocorrelation_sum(np.array([[[1.0, 2.0], [0.0, 1.0]]]), d=1)
+    array([[2., 6., 2.]])
     """
-    d = check_d(d)
-    w = as_real("weight", weight, d + 2, "S, C, kernel axes")
+    w, d = _weight(weight, d)
     return np.array([sum(kernel_crosscorrelation(w[i, c], w[i, c], d=d) for c in range(w.shape[1]))
                      for i in range(w.shape[0])])
 
@@ -108,13 +275,36 @@ def kernel_autocorrelation_sum(weight, *, d: int) -> np.ndarray:
 def conv_similarity_normalized(weight, *, d: int) -> float:
     """Scale-invariant L_CS: :func:`conv_similarity` of the kernels each divided by its norm ``||K_i||``.
 
-    Plain L_CS is homogeneous of degree 4, so it can be lowered by shrinking kernels; this variant is
-    homogeneous of degree 0 in each kernel and only falls when the kernels' correlation structure does.
-    Each pair term becomes ``Σ_{c1,c2,n} (K_i[c1] ⋆ K_j[c2])²[n] / (||K_i||²·||K_j||²)``.
-    A zero kernel is a ValueError.
+    Plain L_CS (CS paper, eq. 10) is homogeneous of degree 4, so it can be lowered by shrinking
+    kernels; this variant is homogeneous of degree 0 in each kernel and only falls when the kernels'
+    correlation structure does. Each pair term becomes
+    ``Σ_{c1,c2,n} (K_i[c1] ⋆ K_j[c2])²[n] / (||K_i||²·||K_j||²)``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's ``S`` kernels, none of them zero.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        See the module docstring; ValueError also for a zero kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> w = np.array([[[1.0, 2.0]], [[3.0, -1.0]]])
+    >>> round(R.conv_similarity_normalized(w, d=1), 12), round(R.conv_similarity_normalized(10 * w, d=1), 12)
+    (0.76, 0.76)
     """
-    d = check_d(d)
-    w = as_real("weight", weight, d + 2, "S, C, kernel axes")
+    w, d = _weight(weight, d)
     flat = w.reshape(w.shape[0], -1)
     peak = np.abs(flat).max(axis=1)
     if np.any(peak == 0):

@@ -1,0 +1,121 @@
+"""The CS paper's CNN experiments (Belmekki et al., Section 4.2 Table 5 / Figures 1-3, Section 4.3 Figure 5):
+protocols, the paper's numbers, method labels and the options of the ``cs`` verbs.
+
+Section 4.2: CNN1 and CNN2 (Table 4) trained with SGD lr 0.01 (no momentum is mentioned: 0), batch 512,
+cross-entropy, 100 epochs; three methods:
+
+* ``baseline``: no CS term;
+* ``alg1``: Algorithm 1, ``I = 500`` Adam steps (lr 1e-3) on L_CS (eq. 10 summed over the conv layers)
+  before training;
+* ``alg2``: Algorithm 2, loss ``L_task + β·L_CS`` at every step, ``β = 0.001``.
+
+The paper used CIFAR-10 (no augmentation or normalisation is stated; we use per-channel normalisation and
+no augmentation). Here the data is **Fashion-MNIST**, 1x28x28, so the CNNs have 117,706 / 456,586
+parameters (the Linear stays 576 / 1152 wide).
+
+Section 4.3 (Figure 5): ResNet18, ``I ∈ {0, 10, 20, 40, ..., 200}``, then 50 epochs of SGD lr 0.01, batch 64.
+
+Protocols (:data:`PROTOCOLS`): ``paper`` — the paper's settings on the full data (60k / 10k), for a GPU;
+``quick`` — a 2-core CPU budget: per-class subsets, a few epochs, ``I = 500`` kept (Algorithm 1 touches no
+data and costs seconds), Figure 5 on a narrow ResNet18 (width 1/4); one thread (on a shared 2-core machine a
+2-thread OpenMP region waits for a descheduled thread at every small L_CS op).
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+from experiments.common.cli import UsageError, check_choices, check_int, check_number, option
+from experiments.training.runs import StudyOptions, with_runtime
+
+__all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
+           "PROTOCOLS", "STUDIES", "CSPlan", "CSRun", "CSReport", "OUT", "RUNS_DIR"]
+
+OUT = "reports/cs"
+RUNS_DIR = "runs/cs"
+
+# CS paper Table 5: top test accuracy (%) on CIFAR-10, 100 epochs, one number each (no seeds reported).
+PAPER_TABLE5 = {
+    ("cnn1", "baseline"): 74.66, ("cnn1", "alg1"): 79.16, ("cnn1", "alg2"): 77.16,
+    ("cnn2", "baseline"): 76.87, ("cnn2", "alg1"): 82.33, ("cnn2", "alg2"): 80.00,
+}
+METHODS = {
+    "baseline": {},
+    "alg1": {"cs_init_iters": 500},
+    "alg2": {"cs_beta": 0.001},
+}
+METHOD_LABELS = {"baseline": "baseline", "alg1": "Algorithm 1 (I = 500)", "alg2": "Algorithm 2 (β = 0.001)"}
+MODEL_LABELS = {"cnn1": "CNN1", "cnn2": "CNN2", "resnet18": "ResNet18"}
+FIG5_ITERS = (0, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200)
+
+# Settings shared by every protocol of a study (Section 4.2 / 4.3).
+TABLE5_COMMON = dict(dataset="fashion-mnist", optimizer="sgd", lr=0.01, momentum=0.0, batch_size=512,
+                     weight_decay=0.0, augment=False, normalize=True, cs_init_lr=1e-3)
+FIG5_COMMON = dict(dataset="fashion-mnist", model="resnet18", optimizer="sgd", lr=0.01, momentum=0.0,
+                   batch_size=64, weight_decay=0.0, augment=False, normalize=True, cs_init_lr=1e-3)
+
+PROTOCOLS = {
+    "paper": {
+        "table5": dict(epochs=100, train_per_class=None, test_per_class=None, seeds=(0, 1, 2)),
+        "fig5": dict(epochs=50, train_per_class=None, test_per_class=None, width=1.0, seeds=(0,)),
+        "description": "the paper's settings, full Fashion-MNIST (60,000 train / 10,000 test); for a GPU",
+    },
+    "quick": {
+        "table5": dict(epochs=5, train_per_class=200, test_per_class=100, seeds=(0, 1, 2)),
+        "fig5": dict(epochs=4, train_per_class=300, test_per_class=100, width=0.25, seeds=(0, 1)),
+        "threads": 1,
+        "description": "2-core CPU budget: per-class subsets (first n per class in file order), few epochs",
+    },
+}
+STUDIES = {"table5": "Table 5 + Figures 1-3 analogue: CNN1, CNN2 x baseline / Algorithm 1 / Algorithm 2",
+           "fig5": "Figure 5 analogue: ResNet18 top test accuracy vs Algorithm 1's I"}
+_TABLE5_ONLY = ("models", "methods", "init_iters", "beta")
+_FIG5_ONLY = ("iters", "width")
+
+
+@dataclass
+class CSPlan(StudyOptions):
+    """Options of ``python -m experiments cs plan`` (and ``run``)."""
+
+    study: str = option("table5", "; ".join(f"{k}: {v}" for k, v in STUDIES.items()), choices=tuple(STUDIES))
+    out: str = option(OUT, "output directory: results in OUT/results/<group>/<study>/, the report in OUT")
+    runs_dir: str = option(RUNS_DIR, "per-run directories (checkpoints) RUNS_DIR/<group>/<study>/<run>")
+    models: typing.List[str] = option(help="table5: networks", factory=lambda: ["cnn1", "cnn2"],
+                                      choices=("cnn1", "cnn2"))
+    methods: typing.List[str] = option(help="table5: methods", factory=lambda: list(METHODS), choices=tuple(METHODS))
+    init_iters: typing.Optional[int] = option(None, "table5: Algorithm 1's I (none: 500)")
+    beta: typing.Optional[float] = option(None, "table5: Algorithm 2's beta (none: 0.001)")
+    iters: typing.List[int] = option(help="fig5: the values of I", factory=lambda: list(FIG5_ITERS))
+    width: typing.Optional[float] = option(None, "fig5: ResNet18 width multiplier (none: the protocol's)")
+
+    def validate(self):
+        super().validate()
+        only = _TABLE5_ONLY if self.study == "fig5" else _FIG5_ONLY
+        defaults = CSPlan()
+        for name in only:
+            if getattr(self, name) != getattr(defaults, name):
+                raise UsageError(f"--{name.replace('_', '-')}: only with --study "
+                                 f"{'table5' if self.study == 'fig5' else 'fig5'}")
+        self.models = check_choices("models", self.models, ("cnn1", "cnn2"))
+        self.methods = check_choices("methods", self.methods, tuple(METHODS))
+        check_int("init_iters", self.init_iters, 0, none_ok=True)
+        check_number("beta", self.beta, positive=False, none_ok=True)
+        if not self.iters:
+            raise UsageError("--iters: expected at least one value")
+        self.iters = [check_int("iters", i, 0) for i in self.iters]
+        check_number("width", self.width, none_ok=True)
+        return self
+
+
+CSRun = with_runtime(CSPlan, "CSRun")
+CSRun.__doc__ = "Options of ``python -m experiments cs run``: the plan's, plus runtime settings."
+
+
+@dataclass
+class CSReport:
+    """Options of ``python -m experiments cs report``."""
+
+    results: str = option(f"{OUT}/results", "results directory to read")
+    out: str = option(OUT, "directory the report (REPORT.md, figures/) is written to")
+    figures: bool = option(True, "draw the figures")

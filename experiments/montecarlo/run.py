@@ -1,0 +1,216 @@
+"""``python -m experiments montecarlo run``: plan, run every configuration, summarise, write the results.
+
+Nothing is written before every requested configuration has run and (unless ``--no-report``) the report
+has been rendered from the results; every file then goes to a temporary name and is renamed
+(:func:`experiments.common.io.write_all_atomic`). The results directory holds ``results.json`` (the index,
+options, trajectory curves, provenance) and one JSON document per table (``reports/montecarlo/README.md``
+documents them); :mod:`.report` turns them into markdown and the figure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from experiments.common.io import dumps_json, write_all_atomic
+from experiments.common.provenance import bootstrap_seed, provenance
+from experiments.common.stats import Bootstrap
+from theory.padding import resolve_padding
+
+from . import metrics as mt
+from .episodes import draw_for_config, run_batched
+from .report import render
+from .spec import EXPERIMENTS, M, SCHEMA_VERSION, TABLE_COLUMNS, TABLE_EXPERIMENT, RunOptions, configs_for
+from .verdict import make_row, objective_text, sweep_findings, table_title, table_verdict
+
+__all__ = ["DTYPES", "sweep_paddings", "plan", "run_tables", "results_files", "main"]
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def sweep_paddings(n: int) -> list:
+    """``[0, 1, ..., N-1, 'same']``: index 0 is 'valid' (Table 6), index N-1 is 'full'."""
+    return list(range(n)) + ["same"]
+
+
+def plan(o: RunOptions) -> list[dict]:
+    """The runs: one per (experiment, configuration), with the paddings it is measured with."""
+    exps = []
+    for t in o.tables:
+        if TABLE_EXPERIMENT[t] not in exps:
+            exps.append(TABLE_EXPERIMENT[t])
+    if o.padding_sweep and "cs_valid" not in exps:
+        exps.append("cs_valid")
+    jobs = []
+    for e in exps:
+        for cfg in configs_for(e, o.small_n, o.iterations_scale, o.max_iterations):
+            if e == "cs_valid" and o.padding_sweep:
+                # index 0: 'valid' through Gram matrices, exactly as without the sweep (Table 6);
+                # then the sweep, every padding at once through "full minus edges".
+                pads, gram = ["valid"] + sweep_paddings(cfg.n), 1
+            else:
+                pads, gram = [EXPERIMENTS[e].padding], None
+            jobs.append({"experiment": e, "cfg": cfg, "paddings": pads, "gram_paddings": gram})
+    return jobs
+
+
+def _curves(traj: dict, j: int, points: int = 120) -> dict:
+    """Medians over finite episodes of s_t/s_0, |cos(F1,F2)|_t, ||F1||·||F2||_t / at t=0, on ~points steps."""
+    quad = traj["quad"][:, :, j]
+    t_all = quad.shape[0]
+    idx = np.unique(np.linspace(0, t_all - 1, min(points, t_all)).round().astype(int))
+    finite = np.all(np.isfinite(quad), axis=(0, 2))
+    q = quad[idx][:, finite]                                  # (points, E', 3)
+    f1, p, f2 = q[..., 0], q[..., 1], q[..., 2]
+    with np.errstate(all="ignore"):
+        sim = p * p
+        fn = np.sqrt(f1 * f2)
+        curves = {"t": idx / max(1, t_all - 1),
+                  "sim_ratio": np.median(sim / sim[0], axis=1),
+                  "cos": np.median(np.abs(p) / fn, axis=1),
+                  "fnorm_ratio": np.median(fn / fn[0], axis=1)}
+    return {k: v.tolist() for k, v in curves.items()}
+
+
+def options_block(o: RunOptions) -> dict:
+    return {"episodes": o.episodes, "metric": o.metric, "corr": o.corr, "small_n": o.small_n,
+            "bootstrap": o.bootstrap, "iterations_scale": o.iterations_scale, "max_iterations": o.max_iterations,
+            "padding_sweep": o.padding_sweep}
+
+
+def run_tables(o: RunOptions, log=None) -> dict:
+    """Run every configuration of a validated ``o``; returns ``{"jobs", "results", "provenance"}`` (in memory)."""
+    started = time.time()
+    t_start = time.perf_counter()
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(o.threads)
+    try:
+        jobs = plan(o)
+        bar = None
+        if o.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=sum(j["cfg"].iterations for j in jobs), unit="it", desc="Monte Carlo",
+                       file=sys.stderr, dynamic_ncols=True)
+        results = {}
+        # One set of resample counts for every row: seeded by (seed, episodes, resamples) only, so a row's
+        # interval does not depend on which tables were requested (rows are independent draws anyway).
+        boot = Bootstrap(o.episodes, o.bootstrap, bootstrap_seed(o.seed))
+        try:
+            for job in jobs:
+                cfg = job["cfg"]
+                if bar is not None:
+                    bar.set_postfix_str(f"{cfg.experiment} N={cfg.n} {cfg.optimizer}")
+                draw = draw_for_config(o.seed, cfg, o.episodes)
+                t0 = time.perf_counter()
+                tr = run_batched(draw.k, draw.x, cfg.objective, cfg.optimizer, cfg.lr, cfg.iterations,
+                                 job["paddings"], DTYPES[o.dtype], o.device,
+                                 progress=bar.update if bar is not None else None,
+                                 gram_paddings=job["gram_paddings"])
+                run_s = time.perf_counter() - t0
+                traj = tr.numpy()
+                summaries = [mt.summarize(traj["objective"], traj["quad"][:, :, j], traj["k0"], traj["kT"],
+                                          metric=o.metric, corr=o.corr, bootstrap=boot)
+                             for j in range(len(job["paddings"]))]
+                curves = _curves(traj, 0) if cfg.experiment in ("kernel_full", "cs_full") else None
+                results[(cfg.experiment, cfg.n, cfg.optimizer)] = {
+                    "cfg": cfg, "paddings": job["paddings"], "summaries": summaries, "run_s": run_s,
+                    "curves": curves}
+        finally:
+            if bar is not None:
+                bar.close()
+        prov = provenance(seed=o.seed, device=o.device, dtype=o.dtype, threads=o.threads, command=o.command,
+                          started=started, wall=time.perf_counter() - t_start)
+        return {"jobs": jobs, "results": results, "provenance": prov}
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _experiment_block(e: str) -> dict:
+    ex = EXPERIMENTS[e]
+    return {"key": e, "objective": ex.objective, "objective_text": objective_text(e), "padding": ex.padding,
+            "hyper_table": ex.hyper_table, "M": M}
+
+
+def _table_doc(t: int, o: RunOptions, jobs, results, prov) -> dict:
+    e = TABLE_EXPERIMENT[t]
+    rows, run_s = [], 0.0
+    for job in jobs:
+        if job["experiment"] == e:
+            res = results[(e, job["cfg"].n, job["cfg"].optimizer)]
+            rows.append(make_row(t, job["cfg"], res["summaries"][0], EXPERIMENTS[e].padding))
+            run_s += res["run_s"]
+    return {"schema_version": SCHEMA_VERSION, "table": t, "title": table_title(t),
+            "experiment": _experiment_block(e), "columns": list(TABLE_COLUMNS[t]), "options": options_block(o),
+            "definitions": mt.definitions(), "rows": rows, "verdict": table_verdict(t, rows),
+            "provenance": dict(prov, run_time_s=round(run_s, 3))}
+
+
+def _sweep_doc(o: RunOptions, jobs, results, prov) -> dict:
+    rows, run_s = [], 0.0
+    for job in jobs:
+        if job["experiment"] != "cs_valid":
+            continue
+        cfg = job["cfg"]
+        res = results[("cs_valid", cfg.n, cfg.optimizer)]
+        run_s += res["run_s"]
+        for pad, summ in zip(job["paddings"][1:], res["summaries"][1:]):
+            (lo, hi), = resolve_padding(pad, (cfg.n,))
+            row = make_row(6, cfg, summ, pad)
+            row.pop("paper")
+            row.pop("comparison")
+            row["padding_label"] = "same" if pad == "same" else f"P={pad}"
+            row["pads"] = [lo, hi]
+            rows.append(row)
+    return {"schema_version": SCHEMA_VERSION,
+            "title": "Padding sweep: the Table 6 protocol (L_CS minimised, Table 9 hyper-parameters) "
+                     "measured with feature maps of every padding P in [0, N-1] and 'same'",
+            "description": "Same runs as Table 6 (same seeds: the P=0 rows are Table 6's rows, measured here "
+                           "as full padding minus the dropped edge outputs, so equal up to rounding); the "
+                           "kernels' trajectories do not depend on the padding (L_CS does not involve X), "
+                           "only the measured feature maps do. 'same' is (left, right) = ((N-1)//2, N//2) "
+                           "(PyTorch/TF convention); for odd N it equals P = (N-1)/2, for even N it is "
+                           "asymmetric. P = N-1 is full padding, where the identity <F1,F2> = "
+                           "<K1*K2, X*X> is exact.",
+            "experiment": _experiment_block("cs_valid"), "options": options_block(o),
+            "definitions": mt.definitions(), "rows": rows, "findings": sweep_findings(rows),
+            "provenance": dict(prov, run_time_s=round(run_s, 3))}
+
+
+def results_files(o: RunOptions, run: dict) -> tuple[dict, dict]:
+    """The results as ``{path: JSON text}`` and as documents (``{"index", "docs"}``, read back from that text)."""
+    out = Path(o.out)
+    jobs, results, prov = run["jobs"], run["results"], run["provenance"]
+    docs = {f"table{t}": _table_doc(t, o, jobs, results, prov) for t in o.tables}
+    if o.padding_sweep:
+        docs["padding_sweep"] = _sweep_doc(o, jobs, results, prov)
+    curves = [{"experiment": k[0], "n": k[1], "optimizer": k[2], **v["curves"]}
+              for k, v in results.items() if v["curves"] is not None]
+    index = {"schema_version": SCHEMA_VERSION, "experiment": "montecarlo",
+             "documents": {k: f"{k}.json" for k in docs}, "options": options_block(o), "trajectories": curves,
+             "provenance": prov}
+    texts = {out / f"{k}.json": dumps_json(doc) for k, doc in docs.items()}
+    texts[out / "results.json"] = dumps_json(index)
+    # What a later `report` reads: the documents as they round-trip through JSON.
+    back = {"index": json.loads(texts[out / "results.json"]),
+            "docs": {k: json.loads(texts[out / f"{k}.json"]) for k in docs}}
+    return texts, back
+
+
+def main(o: RunOptions, ctx: dict) -> int:
+    """The ``run`` verb: run, then write the results and (unless ``--no-report``) the report, all atomically."""
+    log = ctx.get("log")
+    o = replace(o, command=o.command or ctx.get("command"))
+    run = run_tables(o, log)
+    files, back = results_files(o, run)
+    if o.report:
+        files.update(render(back, o.out, plot=o.plot))
+    paths = write_all_atomic(files)
+    if log is not None:
+        log(f"wrote {len(paths)} files to {o.out} in {run['provenance']['wall_time_s']:.2f} s")
+    return 0
