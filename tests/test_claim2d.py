@@ -1,9 +1,11 @@
-"""The 2-D Monte Carlo (python -m experiments claim2d): Gram formulation, objectives, runner, samplers,
-metrics (S = 2 equals the 1-D definitions), CLI end to end, argument errors."""
+"""The 2-D Monte Carlo (python -m experiments claim2d {run,report}): Gram formulation, objectives, runner,
+samplers, metrics (S = 2 equals the 1-D definitions), the verbs end to end (results, report from the results
+alone, help, config round trip), argument errors."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,20 +13,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.__main__ import main
+from experiments.__main__ import build_parser, main
 from experiments.claim2d import data as dt
-from experiments.claim2d import gram as gm
 from experiments.claim2d import metrics as c2m
 from experiments.claim2d import objectives as ob
-from experiments.claim2d.run import (
-    Options,
-    UsageError,
-    draw_kernels,
-    kernel_seed,
-    run_claim2d,
-    validate,
-)
+from experiments.claim2d import runner as c2r
 from experiments.claim2d.runner import record_steps, run_objective
+from experiments.claim2d.spec import RunOptions, draw_kernels, kernel_seed
+from experiments.common.cli import UsageError
 from experiments.montecarlo import metrics as mcm
 from tests.strategies import UNIT, arrays, input_shape, kernel_shape, padding
 from tests.training_fixtures import write_fashion_mnist
@@ -58,7 +54,8 @@ def test_gram_quadratic_forms_equal_reference_feature_inner_product(data):
     pad = padding(data, ks, hw)
     x = arrays(data, (2, c, *hw), "x", UNIT)                        # two episodes
     w = arrays(data, (2, 3, c, *ks), "weight")                      # three kernels each
-    q = gm.quadratic_forms(torch.as_tensor(w), gm.gram_matrices(torch.as_tensor(x), ks, [pad])).numpy()
+    q = B.gram_quadratic_forms(torch.as_tensor(w), B.feature_gram_stack(torch.as_tensor(x), ks, [pad], d=2),
+                               d=2).numpy()
     for e in range(2):
         for a in range(3):
             for b in range(3):
@@ -75,17 +72,29 @@ def test_gram_nested_windows_equal_each_padding_alone(data):
     hw = input_shape(data, ks, 4)
     x = torch.as_tensor(arrays(data, (3, c, *hw), "x", UNIT))
     pads = ["valid", "full", "same", 1 if min(ks) > 1 else 0, "same_numpy"]
-    together = gm.gram_matrices(x, ks, pads, chunk=2)
+    together = B.feature_gram_stack(x, ks, pads, d=2, chunk=2)
     for j, p in enumerate(pads):
-        alone = gm.gram_matrices(x, ks, [p])[:, 0]
+        alone = B.feature_gram(x, ks, p, d=2)
         torch.testing.assert_close(together[:, j], alone, rtol=1e-12, atol=1e-12)
 
 
 def test_gram_errors():
-    with pytest.raises(ValueError, match="x"):
-        gm.gram_matrices(torch.zeros(2, 3, 4), (3, 3), ["full"])
+    with pytest.raises(ValueError, match="^x: expected shape"):
+        B.feature_gram_stack(torch.zeros(3, 4), (3, 3), ["full"], d=2)
     with pytest.raises(ValueError, match="leave no output"):
-        gm.gram_matrices(torch.zeros(1, 1, 2, 2), (3, 3), ["valid"])
+        B.feature_gram_stack(torch.zeros(1, 1, 2, 2), (3, 3), ["valid"], d=2)
+
+
+def test_stacked_layout_is_read_without_a_copy_and_gives_the_same_forms():
+    """The runner keeps the Gram matrices side by side ((E, D, nM, D) memory): same forms as the plain layout."""
+    rng = np.random.default_rng(5)
+    x = torch.as_tensor(rng.uniform(0, 1, (4, 2, 2, 6, 5)))                  # (E, nI, C, H, W)
+    g = B.feature_gram_stack(x, (3, 3), ["valid", "same", "full"], d=2).reshape(4, 6, 18, 18)
+    side = g.permute(0, 2, 1, 3).contiguous().permute(0, 2, 1, 3)
+    assert side.transpose(-3, -2).is_contiguous() and not side.is_contiguous()
+    w = torch.as_tensor(rng.uniform(-1, 1, (4, 3, 2, 3, 3)))
+    torch.testing.assert_close(B.gram_quadratic_forms(w, side, d=2), B.gram_quadratic_forms(w, g, d=2),
+                               rtol=1e-13, atol=1e-13)
 
 
 # ------------------------------------------------------------------------------ objectives
@@ -147,7 +156,7 @@ def test_batched_run_equals_per_episode_torch_adam(name):
     e, s, c, k, t = 3, 3, 2, 3, 12
     w0 = torch.as_tensor(rng.uniform(-1, 1, (e, s, c, k, k)))
     x = torch.as_tensor(rng.uniform(0, 1, (e, c, 7, 6)))
-    g = gm.gram_matrices(x, (k, k), ["same", "valid"])
+    g = B.feature_gram_stack(x, (k, k), ["same", "valid"], d=2)
     run = run_objective(w0, name, 0.05, t, g, record_every=4)
     f = ob.objective(name)
     for i in range(e):
@@ -201,8 +210,8 @@ def test_record_steps_always_end_at_T():
 def test_samplers_shapes_ranges_and_determinism(fmnist_root):
     ss = np.random.SeedSequence(7)
     for c in (1, 3):
-        a = dt.draw_inputs(ss, 6, c, fmnist_root=fmnist_root)
-        b = dt.draw_inputs(np.random.SeedSequence(7), 6, c, fmnist_root=fmnist_root)
+        a = dt.draw_inputs(ss, 6, c, data_root=fmnist_root)
+        b = dt.draw_inputs(np.random.SeedSequence(7), 6, c, data_root=fmnist_root)
         h, w = dt.input_hw(c)
         assert set(a) == set(dt.INPUT_KINDS)
         for kind in dt.INPUT_KINDS:
@@ -213,10 +222,10 @@ def test_samplers_shapes_ranges_and_determinism(fmnist_root):
         stats = dt.source_stats(c, fmnist_root)
         np.testing.assert_allclose(dt.standardise(a["image"], stats), a["image_std"])
         # prefix-stable: the first episodes of a larger draw are a smaller draw
-        small = dt.draw_inputs(np.random.SeedSequence(7), 3, c, fmnist_root=fmnist_root)
+        small = dt.draw_inputs(np.random.SeedSequence(7), 3, c, data_root=fmnist_root)
         for kind in dt.INPUT_KINDS:
             np.testing.assert_array_equal(small[kind], a[kind][:3])
-        other = dt.draw_inputs(np.random.SeedSequence(8), 6, c, fmnist_root=fmnist_root)
+        other = dt.draw_inputs(np.random.SeedSequence(8), 6, c, data_root=fmnist_root)
         assert not np.array_equal(other["uniform"], a["uniform"])
 
 
@@ -301,18 +310,31 @@ def test_diverged_episode_is_counted_and_excluded():
 
 TINY = ["--episodes", "5", "--iterations", "6", "--record-every", "3", "--bootstrap", "30", "--no-progress",
         "--kernel-sizes", "3", "--kernels", "2", "3"]
+MARKDOWN = ["C1_k3.md", "C3_k3.md", "REPORT.md"]
 
 
-def test_tiny_cli_run_writes_valid_json(tmp_path, fmnist_root):
-    out = tmp_path / "c2d"
-    assert main(["claim2d", "--out", str(out), "--fmnist-root", fmnist_root, *TINY]) == 0
+def _run(*args):
+    return main(["claim2d", "run", *args])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, fmnist_root):
+    out = tmp_path_factory.mktemp("c2d") / "out"
+    assert _run("--out", str(out), "--data-root", fmnist_root, *TINY) == 0
+    return out
+
+
+def test_tiny_cli_run_writes_valid_json(tiny_run, tmp_path, fmnist_root):
+    out = tiny_run
     names = sorted(p.name for p in out.iterdir())
     assert names == ["C1_k3.json", "C1_k3.md", "C3_k3.json", "C3_k3.md", "REPORT.md", "cos_before_after.png",
                      "summary.json"]
     assert (out / "cos_before_after.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["schema_version"] == 2 and summary["groups"] == ["C1_k3.json", "C3_k3.json"]
     assert {"seed", "versions", "device", "dtype", "git_commit", "wall_time_s"} <= set(summary["provenance"])
     assert summary["provenance"]["dtype"] == "float64" and summary["options"]["lr"] == 0.03
+    assert summary["provenance"]["command"].startswith("python -m experiments claim2d run --out")
     assert summary["verdict"]["findings"]
     doc = json.loads((out / "C3_k3.json").read_text())
     rows = doc["rows"]
@@ -328,12 +350,30 @@ def test_tiny_cli_run_writes_valid_json(tmp_path, fmnist_root):
     assert all(first[(r["S"], r["input"], r["padding"])] == r["cos_before_median"] for r in rows)
     assert "## Verdict" in (out / "REPORT.md").read_text()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
-    # same seed, same numbers
+    # same seed, same numbers (C = 3 alone: its draws do not depend on which other groups run)
     again = tmp_path / "again"
-    assert main(["claim2d", "--out", str(again), "--fmnist-root", fmnist_root, "--no-plot", "--channels", "3",
-                 *TINY]) == 0
-    # (C = 3 alone: its draws do not depend on which other groups run)
+    assert _run("--out", str(again), "--data-root", fmnist_root, "--no-plot", "--channels", "3", *TINY) == 0
     assert json.loads((again / "C3_k3.json").read_text())["rows"] == rows
+
+
+def test_report_is_a_pure_function_of_the_results(tiny_run, tmp_path, monkeypatch):
+    """``report`` re-renders the same markdown from the results alone (no optimisation) into --out only."""
+    def no_runs(*a, **k):
+        raise AssertionError("the report verb ran episodes")
+    monkeypatch.setattr(c2r, "run_objective", no_runs)
+    before = {p.name: p.stat().st_mtime_ns for p in tiny_run.iterdir()}
+    out = tmp_path / "elsewhere"
+    assert main(["claim2d", "report", "--results", str(tiny_run), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(MARKDOWN + ["cos_before_after.png"])
+    for name in MARKDOWN:
+        assert (out / name).read_text() == (tiny_run / name).read_text(), name
+    assert {p.name: p.stat().st_mtime_ns for p in tiny_run.iterdir()} == before
+
+
+def test_no_report_writes_the_results_only(tmp_path):
+    out = tmp_path / "r"
+    assert _run("--out", str(out), "--no-report", "--inputs", "uniform", "--channels", "1", *TINY) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["C1_k3.json", "summary.json"]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -351,25 +391,72 @@ def test_tiny_cli_run_writes_valid_json(tmp_path, fmnist_root):
     (["--paddings", "circular"], "--paddings"),
     (["--bootstrap", "-1"], "--bootstrap"),
     (["--device", "tpu"], "--device"),
-    (["--fmnist-root", "/nonexistent/fmnist"], "--fmnist-root"),
+    (["--set", "kernels=[2, 1]"], "--kernels"),
+    (["--data-root", "/nonexistent/fmnist"], "--data-root"),
 ])
 def test_bad_arguments_fail_clearly_and_write_nothing(args, needle, tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exc:
-        main(["claim2d", "--out", str(out), "--no-progress", "--episodes", "2", "--iterations", "2", *args])
+        _run("--out", str(out), "--no-progress", "--episodes", "2", "--iterations", "2", *args)
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert needle in err and "claim2d: error" in err
+    assert needle in err and "claim2d run: error" in err
     assert not out.exists()
 
 
-def test_validate_api_and_out_is_a_file(tmp_path):
-    o = validate(Options(kernels=[8, 2, 2], objectives=["cs", "kernel_ip"], paddings=["valid", "full"]))
+def _run_parser():
+    parser = build_parser("claim2d")
+    return parser._subparsers._group_actions[0].choices["run"]
+
+
+def test_the_flag_named_by_the_missing_data_message_exists(tmp_path, capsys):
+    """The Fashion-MNIST error names the flag to use; the run verb must accept that flag."""
+    with pytest.raises(SystemExit):
+        _run("--out", str(tmp_path / "o"), "--data-root", str(tmp_path / "nothing-here"), "--channels", "1")
+    err = capsys.readouterr().err
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", err))
+    assert "--data-root" in named
+    accepted = set(_run_parser()._option_string_actions)
+    assert named <= accepted, f"the message names flags the parser does not accept: {sorted(named - accepted)}"
+
+
+def test_options_api_and_out_is_a_file(tmp_path, capsys, fmnist_root):
+    o = RunOptions(kernels=[8, 2, 2], objectives=["cs", "kernel_ip"], paddings=["valid", "full"],
+                   data_root=fmnist_root).validate()
     assert o.kernels == [8, 2] and o.objectives == ["kernel_ip", "cs"] and o.paddings == ["full", "valid"]
+    o.check_data()
     with pytest.raises(UsageError, match="--episodes"):
-        validate(Options(episodes=1.5))
+        RunOptions(episodes=1.5).validate()
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(UsageError, match="--out"):
-        run_claim2d(Options(out=str(f), progress=False))
+    for verb, extra in (("run", ["--no-progress"]), ("report", ["--results", str(tmp_path)])):
+        with pytest.raises(SystemExit) as exc:
+            main(["claim2d", verb, "--out", str(f), *extra])
+        assert exc.value.code == 2
+        assert ("--out" if verb == "run" else "--results") in capsys.readouterr().err
     assert f.read_text() == "x"
+
+
+def test_print_config_round_trips_through_config(tmp_path, capsys):
+    assert _run("--kernels", "8", "2", "--lr", "0.1", "--objectives", "cs", "--print-config") == 0
+    text = capsys.readouterr().out
+    assert "kernels = [8, 2]" in text and "lr = 0.1" in text and 'objectives = ["cs"]' in text
+    assert "# data_root = (none)" in text
+    cfg = tmp_path / "c2d.toml"
+    cfg.write_text(text)
+    assert _run("--config", str(cfg), "--print-config") == 0
+    assert capsys.readouterr().out == text
+
+
+@pytest.mark.parametrize("verb,expect", [
+    ("run", ["--episodes", "(default: 1000)", "--lr", "(default: 0.03)", "--data-root", "--kernels",
+             "(default: 2 8)", "(default: reports/claim2d)", "--no-report"]),
+    ("report", ["--results", "--out", "(default: reports/claim2d)"]),
+])
+def test_help_lists_every_flag_with_its_default(verb, expect, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["claim2d", verb, "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    missing = [e for e in expect if e not in text]
+    assert not missing, missing

@@ -1,4 +1,5 @@
-"""Metric definitions on hand-made trajectories (expected values computed by hand, in the comments)."""
+"""Metric definitions on hand-made trajectories (expected values computed by hand, in the comments), the shared
+per-episode statistics, the comparison with the paper's values."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import math
 import numpy as np
 import pytest
 
+from experiments.common import episode_stats as es
+from experiments.common import stats
+from experiments.common.report import fmt
 from experiments.montecarlo import metrics as mt
-from experiments.montecarlo.report import compare_cell, decrease_source, fmt
+from experiments.montecarlo.verdict import compare_cell, decrease_source
 
 
 def _quad(p, f1=None, f2=None):
@@ -36,15 +40,15 @@ def test_pearson_and_spearman_by_hand():
     #           Spearman 1 (monotone).
     a = np.stack([t, t, t, t], axis=1)
     b = np.stack([2 * t + 1, -t, [1, 3, 2, 4], [1, 10, 100, 1000]], axis=1).astype(float)
-    np.testing.assert_allclose(mt.episode_correlations(a, b, "pearson"), [1, -1, 0.8, 0.824140716620699],
+    np.testing.assert_allclose(es.episode_correlations(a, b, "pearson"), [1, -1, 0.8, 0.824140716620699],
                                rtol=1e-12)
-    np.testing.assert_allclose(mt.episode_correlations(a, b, "spearman"), [1, -1, 0.8, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(es.episode_correlations(a, b, "spearman"), [1, -1, 0.8, 1.0], rtol=1e-12)
 
 
 def test_correlation_undefined_for_constant_or_nonfinite():
     a = np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [3.0, 3.0, np.nan]])
     b = np.array([[5.0, 1.0, 1.0], [5.0, 2.0, 2.0], [5.0, 4.0, 3.0]])
-    r = mt.episode_correlations(a, b)
+    r = es.episode_correlations(a, b)
     assert math.isnan(r[0]) and math.isnan(r[2])               # constant s; non-finite objective
     # column 1: a = (1,2,3), b = (1,2,4): dev (-1,0,1)·(-4/3,-1/3,5/3) = 3; norms² 2 and 14/3
     assert r[1] == pytest.approx(3 / math.sqrt(2 * 14 / 3), rel=1e-12)
@@ -124,21 +128,21 @@ def test_shrinking_kernels_are_told_apart_from_decorrelation():
 def test_bootstrap_intervals():
     rng = np.random.default_rng(1)
     v = rng.normal(3.0, 1.0, size=400)
-    b = mt.Bootstrap(400, 500, np.random.SeedSequence(7))
+    b = stats.Bootstrap(400, 500, np.random.SeedSequence(7))
     (mlo, mhi), (slo, shi) = b.mean_std(v)
     assert mlo < v.mean() < mhi and slo < v.std() < shi
     assert (mhi - mlo) == pytest.approx(2 * 1.96 / 20, rel=0.25)       # ≈ ±1.96·σ/√n
-    b2 = mt.Bootstrap(400, 500, np.random.SeedSequence(7))
+    b2 = stats.Bootstrap(400, 500, np.random.SeedSequence(7))
     assert b2.mean_std(v) == b.mean_std(v)                             # fixed seed: same interval
     assert b.proportion(np.ones(400, dtype=bool)) == [100.0, 100.0]
-    assert mt.Bootstrap(400, 0, np.random.SeedSequence(7)).mean_std(v) == ([None, None], [None, None])
+    assert stats.Bootstrap(400, 0, np.random.SeedSequence(7)).mean_std(v) == ([None, None], [None, None])
 
 
 def test_median_interval_order_statistics():
     v = np.arange(1.0, 101.0)                   # median 50.5; ranks 50 ∓ 1.96·10/2 -> indices 39, 60
-    med, (lo, hi) = mt.median_ci(v)
+    med, (lo, hi) = stats.median_ci(v)
     assert med == 50.5 and lo == 40.0 and hi == 61.0
-    assert mt.median_ci(np.array([np.nan])) == (None, [None, None])
+    assert stats.median_ci(np.array([np.nan])) == (None, [None, None])
 
 
 def test_compare_cell_statuses():
@@ -158,3 +162,16 @@ def test_compare_cell_statuses():
 def test_fmt():
     assert [fmt(v) for v in (None, 3, 0.0, 99.86, 0.663, 1.72e7, 5.67e-8, float("nan"))] == \
         ["–", "3", "0", "99.86", "0.663", "1.72e7", "5.67e-8", "–"]
+
+
+def test_log_split_and_finite_mean_std():
+    mask = np.array([True, False, True])
+    total, cos, norm = np.array([-2.0, 5.0, -4.0]), np.array([-0.5, 1.0, -1.5]), np.array([-1.5, 4.0, -2.5])
+    assert es.log_split(mask, total, cos, norm) == (-3.0, -1.0, -2.0, pytest.approx(1 / 3))
+    assert es.log_split(np.zeros(3, bool), total, cos, norm) == (None, None, None, None)
+    assert es.finite_mean_std(np.array([1.0, np.inf, 3.0, np.nan])) == (2.0, 1.0)        # ddof 0
+    assert es.finite_mean_std(np.array([np.nan])) == (None, None)
+    np.testing.assert_allclose(es.log10_ratio(np.array([1e-3, 0.0]), np.array([1.0, 1.0])),
+                               [-3.0, np.log10(np.finfo(np.float64).tiny)])
+    with pytest.raises(ValueError, match="corr"):
+        es.episode_correlations(np.ones((3, 1)), np.ones((3, 1)), "kendall")

@@ -1,4 +1,5 @@
-"""The batched Monte Carlo runner against the naive NumPy loop, autograd and torch.optim.Adam."""
+"""The batched Monte Carlo runner against the naive NumPy loop, autograd and torch.optim.Adam; the registered
+engines it runs on (Gram matrices, DFT operands) in the form it uses them."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from experiments.common.optim import resolve_device
 from experiments.montecarlo import episodes as ep
 from experiments.montecarlo import naive
-from experiments.montecarlo.configs import M, config_seed, configs_for
 from experiments.montecarlo.metrics import summarize
+from experiments.montecarlo.spec import M, config_seed, configs_for
+from theory import batched as B
+from theory import reference as R
 
 
 
@@ -208,7 +212,7 @@ def test_divergence_is_counted_not_dropped():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_absent_is_a_clear_error():
     with pytest.raises(ValueError, match="--device"):
-        ep.resolve_device("cuda")
+        resolve_device("cuda")
     d = _draw(2, episodes=1)
     with pytest.raises(ValueError, match="no CUDA device"):
         ep.run_batched(d.k, d.x, "cs", "adam", 0.1, 2, device="cuda")
@@ -230,3 +234,31 @@ def test_unknown_objective_and_optimizer():
         ep.run_batched(d.k, d.x, "cosine", "adam", 0.1, 2)
     with pytest.raises(ValueError, match="optimizer"):
         ep.run_batched(d.k, d.x, "cs", "rmsprop", 0.1, 2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 9, 16])
+def test_dft_operands_give_parseval_and_the_runner_spectra(n):
+    """L_CS = (1/L) Σ_ω |K̂1|²|K̂2|² folds onto the half spectrum with the multiplicities (CS eq. 8), and the
+    runner's (2N, N) DFT operand is the registered kernel spectrum."""
+    rng = np.random.default_rng(n)
+    k1, k2 = rng.uniform(-1, 1, (2, n))
+    re, im, mult, size = B.dft_operands((n,))
+    p1, p2 = (re @ k1) ** 2 + (im @ k1) ** 2, (re @ k2) ** 2 + (im @ k2) ** 2
+    assert mult @ (p1 * p2) / size == pytest.approx(R.crosscorrelation_energy(k1[None], k2[None], d=1), rel=1e-12)
+    dft = ep._DFT(n, torch.float64, "cpu")
+    ab = (dft.fwd @ torch.as_tensor(k1)).numpy()
+    ref_re, ref_im = R.kernel_spectrum(k1, d=1)
+    np.testing.assert_allclose(ab, np.concatenate((ref_re, ref_im)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dft.wl.numpy(), mult / size, rtol=1e-15)
+
+
+def test_gram_matrices_give_the_feature_map_inner_products():
+    """The Gram route of Table 6 and of the sweep: K_a^T G_P K_b = <F_a, F_b>_P for every padding form."""
+    d = _draw(4, episodes=3)
+    pads = ["valid", "same", "full", 2, (0, 3), "same_numpy"]
+    g = B.feature_gram_stack(torch.as_tensor(d.x)[:, None, :], (4,), pads, d=1).numpy()
+    for e in range(3):
+        for j, pad in enumerate(pads):
+            k1, k2 = d.k[e]
+            want = R.feature_inner_product(d.x[e][None], k1[None], k2[None], pad, d=1)
+            assert k1 @ g[e, j] @ k2 == pytest.approx(want, rel=1e-12, abs=1e-12)

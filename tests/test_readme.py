@@ -76,7 +76,7 @@ def _results_sections():
     return [s for s in re.split(r"\n(?=### )", body) if s.startswith("### ")]
 
 
-NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?:e-?\d+)?%?|(?<![\w.])\d+/\d+(?![\w/])")
+NUMBER = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?:e-?\d+)?%?|(?<![\w.\-])\d+/\d+(?![\w/])")
 
 
 @pytest.mark.parametrize("section", _results_sections(), ids=lambda s: s.splitlines()[0][4:50])

@@ -13,7 +13,9 @@ tensors.
 
 ``mfd_joint_loss`` takes a list of stages; the registry's samples are flat argument tuples, so its
 entry calls ``reference(logits, labels, *stages, lam=..., d=...)`` through the thin wrappers
-:func:`mfd_joint_loss_ref` and :func:`mfd_joint_loss_twin` below.
+:func:`mfd_joint_loss_ref` and :func:`mfd_joint_loss_twin` below; its error inputs call the two
+functions themselves (``error_reference``/``error_twin``), so that a bad ``stages`` can be passed.
+Error inputs live in :mod:`theory._errors_stats`.
 """
 
 from __future__ import annotations
