@@ -8,7 +8,7 @@ then 9 and 16; the paper's iteration counts) it times the batched runner on all 
 ``--repeats``) and the naive loop (:mod:`experiments.montecarlo.naive`, feature maps by
 ``theory.reference.correlate`` every iteration) on ``--naive-episodes`` episodes, extrapolated linearly
 to the full count (episodes are independent and identical in cost). It also times the whole
-``python -m experiments tables`` pipeline in-process (runs + statistics + bootstrap + rendering).
+``python -m experiments montecarlo run`` pipeline in-process (runs + statistics + bootstrap + rendering).
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from experiments.montecarlo import naive  # noqa: E402
-from experiments.montecarlo.configs import configs_for  # noqa: E402
-from experiments.montecarlo.episodes import draw_for_config, run_batched  # noqa: E402
-from experiments.montecarlo.tables import Options, run_tables  # noqa: E402
+from experiments.montecarlo import naive
+from experiments.montecarlo.episodes import draw_for_config, run_batched
+from experiments.montecarlo.run import main as run_main
+from experiments.montecarlo.spec import RunOptions, configs_for
 
 EXPERIMENTS = ("kernel_full", "cs_full", "cs_valid")
 
@@ -84,8 +82,9 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for plot in (False, True):
                 t0 = time.perf_counter()
-                run_tables(Options(out=tmp, episodes=args.episodes, progress=False, plot=plot,
-                                   threads=args.threads, device=args.device))
+                opts = RunOptions(out=tmp, episodes=args.episodes, progress=False, plot=plot,
+                                  threads=args.threads, device=args.device).validate()
+                run_main(opts, {"command": "benchmarks/bench_montecarlo.py"})
                 dt = time.perf_counter() - t0
                 result[f"pipeline_s{'_with_plot' if plot else ''}"] = dt
                 print(f"  whole pipeline in-process (runs, statistics, bootstrap, markdown/JSON"

@@ -331,7 +331,7 @@ def test_tiny_cli_run_writes_valid_json(tiny_run, tmp_path, fmnist_root):
                      "summary.json"]
     assert (out / "cos_before_after.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["schema_version"] == 2 and summary["groups"] == ["C1_k3.json", "C3_k3.json"]
+    assert summary["schema_version"] == 1 and summary["groups"] == ["C1_k3.json", "C3_k3.json"]
     assert {"seed", "versions", "device", "dtype", "git_commit", "wall_time_s"} <= set(summary["provenance"])
     assert summary["provenance"]["dtype"] == "float64" and summary["options"]["lr"] == 0.03
     assert summary["provenance"]["command"].startswith("python -m experiments claim2d run --out")

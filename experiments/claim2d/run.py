@@ -57,7 +57,7 @@ def _grams(x: torch.Tensor, k: int, o: RunOptions) -> torch.Tensor:
     return g.permute(0, 2, 1, 3).contiguous().permute(0, 2, 1, 3)
 
 
-def run_claim2d(o: RunOptions, log=None) -> dict:
+def run_claim2d(o: RunOptions) -> dict:
     """Run the grid of a validated ``o``; returns ``{"rows", "provenance"}`` (in memory)."""
     started = time.time()
     t_start = time.perf_counter()
@@ -153,7 +153,7 @@ def main(o: RunOptions, ctx: dict) -> int:
     log = ctx.get("log")
     o = replace(o, command=o.command or ctx.get("command"))
     o.check_data()
-    run = run_claim2d(o, log)
+    run = run_claim2d(o)
     files, back = results_files(o, run)
     if o.report:
         files.update(render(back, o.out, plot=o.plot))

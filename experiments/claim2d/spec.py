@@ -28,7 +28,7 @@ __all__ = ["PADDINGS", "SCHEMA_VERSION", "SEED_CODE", "OUT", "input_seed", "kern
            "RunOptions", "ReportOptions", "options_block"]
 
 PADDINGS = ("full", "same", "valid")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 SEED_CODE = 0xC2D
 OUT = "reports/claim2d"
 DTYPE = "float64"       #: fixed: exactness and the Gram subtractions want float64

@@ -84,7 +84,7 @@ def options_block(o: RunOptions) -> dict:
             "padding_sweep": o.padding_sweep}
 
 
-def run_tables(o: RunOptions, log=None) -> dict:
+def run_tables(o: RunOptions) -> dict:
     """Run every configuration of a validated ``o``; returns ``{"jobs", "results", "provenance"}`` (in memory)."""
     started = time.time()
     t_start = time.perf_counter()
@@ -206,7 +206,7 @@ def main(o: RunOptions, ctx: dict) -> int:
     """The ``run`` verb: run, then write the results and (unless ``--no-report``) the report, all atomically."""
     log = ctx.get("log")
     o = replace(o, command=o.command or ctx.get("command"))
-    run = run_tables(o, log)
+    run = run_tables(o)
     files, back = results_files(o, run)
     if o.report:
         files.update(render(back, o.out, plot=o.plot))
