@@ -6,7 +6,7 @@ be measured (non-finite values propagate to that episode's outputs only).
 
 * :func:`feature_patches` — the full cross-correlation's patch matrix ``U`` (one ``unfold``, a view in 1-D).
 * :func:`feature_gram`, :func:`feature_gram_stack` — ``G_P = U_Pᵀ U_P`` over the output window a padding
-  keeps (CS eq. 12-14), so ``<F_a, F_b>_P = vec(K_a)ᵀ G_P vec(K_b)``; nested windows (valid ⊂ same ⊂ full)
+  keeps (CS paper, eq. 12-14), so ``<F_a, F_b>_P = vec(K_a)ᵀ G_P vec(K_b)``; nested windows (valid ⊂ same ⊂ full)
   are accumulated, ``G_big = G_small + U_ringᵀ U_ring``, so several paddings cost one pass.
 * :func:`gram_quadratic_forms` — every ``<F_a, F_b>_P`` of ``S`` kernels as two batched GEMMs with all
   Gram matrices side by side (inner sizes ``P·D`` and ``D``, not ``S·P`` tiny products).
@@ -25,24 +25,24 @@ import torch.nn.functional as F
 
 from theory.padding import output_shape, resolve_padding
 
+from .._validate import check_d, check_rank, check_size
+
 __all__ = ["feature_patches", "feature_gram", "feature_gram_stack", "gram_quadratic_forms", "kernel_spectrum",
            "dft_operands"]
 
 
-def _check_d(d) -> int:
-    if isinstance(d, bool) or d not in (1, 2):
-        raise ValueError(f"d: expected the number of spatial dimensions, 1 or 2, got {d!r}")
-    return int(d)
-
-
 def _tensor(name: str, value, rank: int, what: str) -> torch.Tensor:
+    """A real floating tensor ``(*batch, *core)`` with ``rank`` non-empty core axes; NaN and inf pass.
+
+    Batch axes may be empty (an empty batch of episodes), so only the core axes are checked for size.
+    """
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(f"{name}: expected a real floating tensor, got dtype {value.dtype}")
-    if value.ndim < rank or 0 in value.shape[-rank:]:
-        raise ValueError(f"{name}: expected shape (..., {what}) with at least {rank} non-empty axes, got "
-                         f"shape {tuple(value.shape)}")
+    check_rank(name, value.shape, rank, what, batched=True)
+    if 0 in value.shape[-rank:]:
+        raise ValueError(f"{name}: every axis of ({what}) must have size >= 1, got shape {tuple(value.shape)}")
     return value
 
 
@@ -67,17 +67,29 @@ def _patches(xb: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
 def feature_patches(x, kernel_shape, *, d: int) -> torch.Tensor:
     """Patch matrix ``U`` of the full cross-correlation, ``F_full = U @ vec(K)`` (CS paper, eq. 1b).
 
+    Twin of :func:`theory.reference.feature_patches`: ``U[..., i, (c, m)] = X[c][i + m - (N - 1)]``.
+
     Parameters
     ----------
     x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        The input, ``C`` channels; leading batch axes. NaN and inf are not rejected.
     kernel_shape : int or tuple of int
+        ``(N,)`` or ``(h, w)``.
     d : {1, 2}
         Spatial rank, keyword-only.
 
     Returns
     -------
     torch.Tensor, shape (..., M+N-1, D) or (..., H+h-1, W+w-1, D)
-        A view of the padded input in 1-D with ``C = 1``.
+        ``D = C·N`` or ``C·h·w``, the dtype of ``x``. A view of the padded input in 1-D with ``C = 1``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a torch.Tensor of a real floating dtype.
+    ValueError
+        If ``d`` is not 1 or 2, ``x`` has fewer than ``d + 1`` axes or an empty channel or spatial axis,
+        or ``kernel_shape`` is not ``d`` positive sizes.
 
     Examples
     --------
@@ -89,7 +101,7 @@ def feature_patches(x, kernel_shape, *, d: int) -> torch.Tensor:
             [2., 3.],
             [3., 0.]])
     """
-    d = _check_d(d)
+    d = check_d(d)
     x = _tensor("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     batch, c, sp = x.shape[:-d - 1], x.shape[-d - 1], x.shape[-d:]
@@ -138,32 +150,39 @@ def _stack(x: torch.Tensor, ks: tuple[int, ...], masks: list, chunk: int) -> tor
     return out.reshape(*batch, len(masks), dim, dim)
 
 
-def _check_chunk(chunk) -> int:
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
-    return chunk
-
-
 def feature_gram_stack(x, kernel_shape, paddings, *, d: int, chunk: int = 128) -> torch.Tensor:
-    """One Gram matrix ``G_P = U_Pᵀ U_P`` per padding, ``<F_a, F_b>_P = vec(K_a)ᵀ G_P vec(K_b)`` (CS eq. 3, 14).
+    """One Gram matrix ``G_P = U_Pᵀ U_P`` per padding, ``<F_a, F_b>_P = vec(K_a)ᵀ G_P vec(K_b)``.
 
-    Paddings are processed from the smallest window up; a window containing the previous one adds only
-    the ring of positions it gains. The batch is processed ``chunk`` elements at a time (a patch matrix
-    holds ``D·L`` values per element).
+    The quadratic form of CS paper, eq. 3, over the output window each padding keeps (eq. 12-14); twin of
+    :func:`theory.reference.feature_gram_stack`. Paddings are processed from the smallest window up; a
+    window containing the previous one adds only the ring of positions it gains. The batch is processed
+    ``chunk`` elements at a time (a patch matrix holds ``D·L`` values per element).
 
     Parameters
     ----------
     x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        The input; leading batch axes. NaN and inf are not rejected.
     kernel_shape : int or tuple of int
+        ``(N,)`` or ``(h, w)``.
     paddings : list
-        Paddings in any form of :mod:`theory.padding`.
+        Paddings in any form of :mod:`theory.padding` (a list, so that pairs are not mistaken for it).
     d : {1, 2}
         Spatial rank, keyword-only.
     chunk : int, default 128
+        Batch elements per pass, a positive int.
 
     Returns
     -------
     torch.Tensor, shape (..., len(paddings), D, D)
+        Symmetric positive semi-definite, the dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        As :func:`feature_patches`; also for a padding of a wrong type, named ``paddings[i]``.
+    ValueError
+        As :func:`feature_patches`; also for an empty or non-list ``paddings``, a bad padding or one that
+        leaves no output (named ``paddings[i]``), or ``chunk`` not a positive int.
 
     Examples
     --------
@@ -172,12 +191,12 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int, chunk: int = 128) -
     >>> B.feature_gram_stack(torch.tensor([[[1.0, 2.0, 3.0]]]), 2, ["valid", "full"], d=1)[0, :, 0, 0]
     tensor([ 5., 14.])
     """
-    d = _check_d(d)
+    d = check_d(d)
     x = _tensor("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     if not isinstance(paddings, (list, tuple)) or not paddings:
         raise ValueError(f"paddings: expected a non-empty list of paddings, got {paddings!r}")
-    chunk = _check_chunk(chunk)
+    chunk = check_size("chunk", chunk)
     masks = []
     for i, p in enumerate(paddings):
         try:
@@ -188,19 +207,32 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int, chunk: int = 128) -
 
 
 def feature_gram(x, kernel_shape, padding="full", *, d: int) -> torch.Tensor:
-    """``G_P`` for one padding, ``<F_a, F_b>_P = vec(K_a)ᵀ G_P vec(K_b)`` (CS eq. 3, 14).
+    """``G_P`` for one padding, ``<F_a, F_b>_P = vec(K_a)ᵀ G_P vec(K_b)`` (CS paper, eq. 3, 14).
+
+    Twin of :func:`theory.reference.feature_gram`: ``G_P[a, b] = <F_{e_a}, F_{e_b}>_P``.
 
     Parameters
     ----------
     x : torch.Tensor, shape (..., C, M) or (..., C, H, W)
+        The input; leading batch axes. NaN and inf are not rejected.
     kernel_shape : int or tuple of int
+        ``(N,)`` or ``(h, w)``.
     padding : str, int or pair, default 'full'
+        Any form of :mod:`theory.padding`.
     d : {1, 2}
         Spatial rank, keyword-only.
 
     Returns
     -------
     torch.Tensor, shape (..., D, D)
+        Symmetric positive semi-definite, the dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        As :func:`feature_patches`; also for a padding of a wrong type.
+    ValueError
+        As :func:`feature_patches`; also for a bad padding or one that leaves no output.
 
     Examples
     --------
@@ -210,7 +242,7 @@ def feature_gram(x, kernel_shape, padding="full", *, d: int) -> torch.Tensor:
     tensor([[ 5.,  8.],
             [ 8., 13.]])
     """
-    d = _check_d(d)
+    d = check_d(d)
     x = _tensor("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     mask = _window_mask(tuple(x.shape[-d:]), ks, padding, x.device)
@@ -220,6 +252,7 @@ def feature_gram(x, kernel_shape, padding="full", *, d: int) -> torch.Tensor:
 def gram_quadratic_forms(weight, grams, *, d: int) -> torch.Tensor:
     """``Q[..., p, a, b] = vec(K_a)ᵀ G_p vec(K_b) = <F_a, F_b>_p`` for every pair of ``S`` kernels.
 
+    The quadratic forms of CS paper, eq. 3, 14; twin of :func:`theory.reference.gram_quadratic_forms`.
     Two batched GEMMs over all Gram matrices side by side, ``(S × D) @ (D × P·D)`` then
     ``(S·P × D) @ (D × S)``. The side-by-side layout is ``grams.transpose(-3, -2)``: when that is contiguous
     (``grams`` is a transposed view of a ``(..., D, P, D)`` buffer) nothing is copied, so a caller
@@ -228,13 +261,25 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> torch.Tensor:
     Parameters
     ----------
     weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        The kernels of a layer, as ``Conv1d``/``Conv2d.weight``; leading batch axes.
     grams : torch.Tensor, shape (..., P, D, D)
+        Gram matrices (as from :func:`feature_gram_stack`), ``D = C·N`` or ``C·h·w``; cast to the dtype
+        of ``weight``.
     d : {1, 2}
         Spatial rank, keyword-only.
 
     Returns
     -------
     torch.Tensor, shape (..., P, S, S)
+        The batch shape is ``weight``'s and ``grams``' broadcast.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` or ``grams`` is not a torch.Tensor of a real floating dtype.
+    ValueError
+        If ``d`` is not 1 or 2, a shape is bad or ``grams`` is not ``D × D``, the batch shapes do not
+        broadcast, or the two are on different devices.
 
     Examples
     --------
@@ -245,7 +290,7 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> torch.Tensor:
     tensor([[[ 2.0000, -1.5000],
              [-1.5000,  4.2500]]])
     """
-    d = _check_d(d)
+    d = check_d(d)
     weight = _tensor("weight", weight, d + 2, "S, C, kernel axes")
     grams = _tensor("grams", grams, 3, "P, D, D")
     s, dim, n_p = weight.shape[-d - 2], math.prod(weight.shape[-d - 1:]), grams.shape[-3]
@@ -278,14 +323,23 @@ def dft_operands(kernel_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
     Parameters
     ----------
     kernel_shape : tuple of int
-        ``(N,)`` or ``(h, w)``.
+        ``(N,)`` or ``(h, w)``; hashable (the result is cached).
 
     Returns
     -------
     re, im : numpy.ndarray, shape (B, T)
         ``B`` bins, ``T = Π N_a`` kernel entries.
     mult : numpy.ndarray, shape (B,)
+        1 or 2, the number of full-grid bins each half-spectrum bin stands for.
     size : int
+        ``L = Π (2N_a - 1)``, the number of full-grid bins.
+
+    Raises
+    ------
+    TypeError
+        If ``kernel_shape`` is not hashable (a list: pass a tuple).
+    ValueError
+        If ``kernel_shape`` is not 1 or 2 positive sizes.
 
     Examples
     --------
@@ -325,16 +379,26 @@ def _dft_tensors(ks, dtype, device):
 def kernel_spectrum(k, *, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``Re`` and ``Im`` of ``K̂(ω) = Σ_m K[m]·e^{-i ω·m}`` on the half ``(2N-1)^d`` grid (CS paper, eq. 8).
 
+    Twin of :func:`theory.reference.kernel_spectrum`, as one GEMM with the matrices of :func:`dft_operands`.
+
     Parameters
     ----------
     k : torch.Tensor, shape (..., N) or (..., h, w)
+        Kernels; leading batch axes. NaN and inf are not rejected.
     d : {1, 2}
         Spatial rank, keyword-only.
 
     Returns
     -------
     (torch.Tensor, torch.Tensor)
-        Shape ``(..., N)`` or ``(..., 2h - 1, w)`` each.
+        Real and imaginary parts, shape ``(..., N)`` or ``(..., 2h - 1, w)`` each, the dtype of ``k``.
+
+    Raises
+    ------
+    TypeError
+        If ``k`` is not a torch.Tensor of a real floating dtype.
+    ValueError
+        If ``d`` is not 1 or 2, or ``k`` has fewer than ``d`` axes or an empty kernel axis.
 
     Examples
     --------
@@ -344,7 +408,7 @@ def kernel_spectrum(k, *, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     >>> re.round(decimals=6).tolist(), im.round(decimals=6).tolist()
     ([2.0, 0.5], [0.0, -0.866025])
     """
-    d = _check_d(d)
+    d = check_d(d)
     k = _tensor("k", k, d, "kernel axes")
     ks = tuple(k.shape[-d:])
     half = tuple(2 * n - 1 for n in ks[:-1]) + (ks[-1],)

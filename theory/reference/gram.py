@@ -25,25 +25,10 @@ import numpy as np
 from theory import reference as R
 from theory.padding import output_shape, resolve_padding
 
+from .._validate import check_d
+from ._arrays import as_real
+
 __all__ = ["feature_patches", "feature_gram", "feature_gram_stack", "gram_quadratic_forms", "kernel_spectrum"]
-
-
-def _check_d(d) -> int:
-    if isinstance(d, bool) or d not in (1, 2):
-        raise ValueError(f"d: expected the number of spatial dimensions, 1 or 2, got {d!r}")
-    return int(d)
-
-
-def _array(name: str, value, rank: int, what: str) -> np.ndarray:
-    a = np.asarray(value)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a real numeric array, got dtype {a.dtype}")
-    a = a.astype(np.float64, copy=False)
-    if a.ndim != rank or 0 in a.shape:
-        raise ValueError(f"{name}: expected shape ({what}) with {rank} non-empty axes, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: expected finite values, found NaN or inf")
-    return a
 
 
 def _kernel_shape(kernel_shape, d: int) -> tuple[int, ...]:
@@ -84,7 +69,8 @@ def feature_patches(x, kernel_shape, *, d: int) -> np.ndarray:
     TypeError
         If ``x`` is not real numeric.
     ValueError
-        If ``d``, a shape or a value is bad.
+        If ``d`` is not 1 or 2, ``x`` is not ``d + 1`` non-empty axes or holds NaN or inf, or
+        ``kernel_shape`` is not ``d`` positive sizes.
 
     Examples
     --------
@@ -96,8 +82,8 @@ def feature_patches(x, kernel_shape, *, d: int) -> np.ndarray:
            [2., 3.],
            [3., 0.]])
     """
-    d = _check_d(d)
-    x = _array("x", x, d + 1, "C, spatial axes")
+    d = check_d(d)
+    x = as_real("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     maps = R.feature_maps(x, _unit_kernels(x.shape[0], ks), "full", d=d)        # (D, *full)
     return np.moveaxis(maps, 0, -1)
@@ -142,8 +128,8 @@ def feature_gram(x, kernel_shape, padding="full", *, d: int) -> np.ndarray:
     >>> float(k1.ravel() @ g @ k2.ravel()), R.feature_inner_product(x, k1, k2, "valid", d=1)
     (-11.5, -11.5)
     """
-    d = _check_d(d)
-    x = _array("x", x, d + 1, "C, spatial axes")
+    d = check_d(d)
+    x = as_real("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     output_shape(x.shape[1:], ks, resolve_padding(padding, ks))
     return _gram(x, ks, padding, d)
@@ -156,7 +142,7 @@ def _gram(x: np.ndarray, ks: tuple[int, ...], padding, d: int) -> np.ndarray:
 
 
 def feature_gram_stack(x, kernel_shape, paddings, *, d: int) -> np.ndarray:
-    """:func:`feature_gram` for each of several paddings, stacked (one Gram matrix per padding).
+    """:func:`feature_gram` for each of several paddings, stacked: one ``G_P`` each (CS paper, eq. 3, 14).
 
     Parameters
     ----------
@@ -185,8 +171,8 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int) -> np.ndarray:
     >>> R.feature_gram_stack(np.array([[1.0, 2.0, 3.0]]), 2, ["valid", "full"], d=1)[:, 0, 0]
     array([ 5., 14.])
     """
-    d = _check_d(d)
-    x = _array("x", x, d + 1, "C, spatial axes")
+    d = check_d(d)
+    x = as_real("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     if not isinstance(paddings, (list, tuple)) or not paddings:
         raise ValueError(f"paddings: expected a non-empty list of paddings, got {paddings!r}")
@@ -199,7 +185,7 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int) -> np.ndarray:
 
 
 def gram_quadratic_forms(weight, grams, *, d: int) -> np.ndarray:
-    """``Q[p, a, b] = vec(K_a)ᵀ G_p vec(K_b)``: every ``<F_a, F_b>_P`` of a layer from its Gram matrices.
+    """``Q[p, a, b] = vec(K_a)ᵀ G_p vec(K_b)``: every ``<F_a, F_b>_P`` of a layer (CS paper, eq. 3, 14).
 
     With ``grams`` from :func:`feature_gram_stack`, ``Q[p]`` is the matrix of feature-map inner products
     of the ``S`` kernels under padding ``p`` (its diagonal the squared norms ``||F_a||²``).
@@ -231,9 +217,9 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> np.ndarray:
     array([[[ 2.  , -1.5 ],
             [-1.5 ,  4.25]]])
     """
-    d = _check_d(d)
-    w = _array("weight", weight, d + 2, "S, C, kernel axes")
-    g = _array("grams", grams, 3, "P, D, D")
+    d = check_d(d)
+    w = as_real("weight", weight, d + 2, "S, C, kernel axes")
+    g = as_real("grams", grams, 3, "P, D, D")
     dim = int(np.prod(w.shape[1:]))
     if g.shape[1:] != (dim, dim):
         raise ValueError(f"grams: expected shape (P, {dim}, {dim}) for weight {w.shape}, got {g.shape}")
@@ -273,7 +259,7 @@ def kernel_spectrum(k, *, d: int) -> tuple[np.ndarray, np.ndarray]:
     >>> np.round(re, 6).tolist(), np.round(im, 6).tolist()
     ([2.0, 0.5], [0.0, -0.866025])
     """
-    d = _check_d(d)
-    k = _array("k", k, d, "kernel axes")
+    d = check_d(d)
+    k = as_real("k", k, d, "kernel axes")
     spec = np.fft.rfftn(k, s=[2 * n - 1 for n in k.shape], axes=tuple(range(d)))
     return spec.real.copy(), spec.imag.copy()
