@@ -3,8 +3,6 @@ its tour runs, and the figures of its Results section are the committed results'
 
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -136,7 +136,7 @@ def test_help_shows_every_flag_with_its_real_default(experiment):
     if experiment != "training":
         run_help = _help_entries(verbs["run"].format_help())
         assert run_help["--out"].endswith(f"(default: reports/{experiment})")
-        assert f"OUT/results/<group>/" in run_help["--out"]
+        assert "OUT/results/<group>/" in run_help["--out"]
         assert run_help["--runs-dir"].endswith(f"(default: runs/{experiment})")
         assert _help_entries(verbs["report"].format_help())["--results"].endswith(
             f"(default: reports/{experiment}/results)")

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from experiments.common import io as tio
-from experiments.training.data import FASHION_MNIST_DIR, ImageData
+from experiments.training.data import ImageData
 from experiments.training.engine import EPOCH_COLUMNS, TrainConfig, Trainer
+from tests.conftest import needs_fashion_mnist
 from tests.training_fixtures import write_fashion_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,8 +109,7 @@ def _flat(d, prefix=""):
     return out
 
 
-@pytest.mark.skipif(not (Path(FASHION_MNIST_DIR) / "train-images-idx3-ubyte.gz").is_file(),
-                    reason="dataset-fashion-mnist not installed")
+@needs_fashion_mnist
 def test_cli_end_to_end_on_real_fashion_mnist(tmp_path):
     out = tmp_path / "run"
     r = subprocess.run(_cli("run", "--model", "cnn1", "--train-per-class", 30, "--test-per-class", 20,
