@@ -33,3 +33,17 @@ def test_committed_results_come_from_a_clean_committed_tree(path):
         pytest.skip("no full git history here to check the commit against")
     r = _git("merge-base", "--is-ancestor", commit, "HEAD")
     assert r.returncode == 0, f"{path.name}: provenance commit {commit[:10]} is not in this branch's history"
+
+
+@pytest.mark.parametrize("argv", [["cs", "plan", "--study", "table5"], ["cs", "plan", "--study", "fig5"],
+                                  ["mfd", "plan", "--study", "lambda"], ["pod", "plan", "--study", "dims"],
+                                  ["pod", "plan", "--study", "table5"], ["pod", "plan", "--study", "table6"]])
+def test_committed_training_results_are_still_the_quick_protocols_runs(argv, capsys):
+    """Changing a default that changes numbers (e.g. the memory format) must not orphan the committed
+    results: the quick protocols' plans still find every run done."""
+    from experiments.__main__ import main
+
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "would run" not in text and "done" in text

@@ -5,7 +5,9 @@ A plan is a list of items (configs). For each, ``dest(item)`` is its result file
 the dict of every field that changes its numbers; a saved result whose identity differs from the plan's
 is an error (:class:`~experiments.common.cli.UsageError`: change the tag or the results directory),
 never silently taken as done. ``execute(item, dest)`` runs (or resumes) one item and returns its record,
-which ``save(dest, record)`` writes; ``measure`` is an optional step between the two.
+which ``save(dest, record)`` writes (always in the calling process); ``measure`` is an optional step
+between the two. Where ``execute`` runs is the ``runner``'s choice (:mod:`experiments.common.executors`:
+this process, a local process pool, Ray tasks); the skip / identity / atomic-save rules are the same.
 
 Example
 -------
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cli import UsageError
+from .executors import Sequential
 from .io import read_json, write_json_atomic
 
 __all__ = ["Plan", "identity_diff"]
@@ -70,25 +73,39 @@ class Plan:
                 out.append((it, dest, "todo"))
         return out
 
-    def run(self, items, *, dry_run: bool = False) -> list[dict]:
-        """Every item's record (read when done, else executed and saved), in plan order."""
+    def run(self, items, *, dry_run: bool = False, runner=None) -> list[dict]:
+        """Every item's record (read when done, else executed and saved), in plan order.
+
+        ``runner`` (:mod:`experiments.common.executors`; default :class:`~.executors.Sequential`) decides
+        where ``execute`` runs; whatever it is, the records are saved here, each as soon as it arrives.
+        """
         items = list(items)
         states = self.status(items)                # every conflict is reported before any work
-        records, t_start, total = [], time.perf_counter(), len(items)
-        for k, (it, dest, state) in enumerate(states, 1):
-            head = f"[{k}/{total}] {self.name(it)}"
+        total = len(items)
+        records: list = [None] * total
+        todo = []
+        for k, (it, dest, state) in enumerate(states):
+            head = f"[{k + 1}/{total}] {self.name(it)}"
             if state == "done":
                 self.log(f"{head}: done ({dest}), skipped")
-                records.append(read_json(dest))
-                continue
-            if dry_run:
+                records[k] = read_json(dest)
+            elif dry_run:
                 self.log(f"{head}: would run -> {dest}")
-                continue
-            t0 = time.perf_counter()
-            rec = self.execute(it, dest)
-            self.save(dest, rec)
-            records.append(rec)
-            line = self.summary(rec)
-            self.log(f"{head}: {line}{', ' if line else ''}{time.perf_counter() - t0:.1f}s this call, "
-                     f"{time.perf_counter() - t_start:.0f}s so far")
-        return records
+            else:
+                todo.append((k, it, dest))
+        runner = runner if runner is not None else Sequential()
+        parallel = not isinstance(runner, Sequential)
+        t_start = time.perf_counter()
+
+        def started(k):
+            if parallel:
+                self.log(f"[{k + 1}/{total}] {self.name(items[k])}: started ({runner.name})")
+
+        if todo:
+            for k, rec, seconds in runner.map(self.execute, todo, started=started):
+                self.save(states[k][1], rec)
+                records[k] = rec
+                line = self.summary(rec)
+                self.log(f"[{k + 1}/{total}] {self.name(items[k])}: {line}{', ' if line else ''}{seconds:.1f}s "
+                         f"this call, {time.perf_counter() - t_start:.0f}s so far")
+        return [r for r in records if r is not None]

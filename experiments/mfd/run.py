@@ -11,7 +11,7 @@ Example
 from __future__ import annotations
 
 from experiments.training.models import STAGES
-from experiments.training.runs import executor, make_run, protocol_fields, run_plan
+from experiments.training.runs import executor, make_run, protocol_fields, run_plan, runtime_options
 
 from .loss import MFDConfig
 from .metrics import measure_mfd
@@ -37,7 +37,5 @@ def study_runs(opts, *, softmax: bool = True, stages=STAGES) -> list:
 
 def run_study(opts, log=print) -> list[dict]:
     """Run (or skip, or resume) and measure every run of the study; results under ``opts.out/results``."""
-    runs = study_runs(opts)
-    threads = opts.threads if opts.threads is not None else PROTOCOLS[opts.protocol].get("threads")
-    return run_plan(runs, results_dir=opts.results_dir, execute=executor(measure=measure_mfd), device=opts.device,
-                    threads=threads, progress=opts.progress, dry_run=opts.dry_run, log=log)
+    return run_plan(study_runs(opts), results_dir=opts.results_dir, execute=executor(measure=measure_mfd), log=log,
+                    **runtime_options(opts, PROTOCOLS))

@@ -112,19 +112,12 @@ class PODTrainer(Trainer):
         if config.head == "pedcc":
             seed_everything(config.seed)
             c, _, _ = self.train_data.shape
-            self.model = PEDCCResNet18(self.train_data.num_classes, config.feature_dim, in_channels=c,
-                                       width=config.width, pedcc_seed=config.pedcc_seed
-                                       ).to(device=self.device, dtype=self.dtype)
+            self.model = self.prepare_model(PEDCCResNet18(self.train_data.num_classes, config.feature_dim,
+                                                          in_channels=c, width=config.width,
+                                                          pedcc_seed=config.pedcc_seed))
             self.num_parameters = count_parameters(self.model)
             self.net = dist_utils.wrap(self.model, self.dist)
-            base = self.optimizer
-            g = base.param_groups[0]
-            if isinstance(base, torch.optim.SGD):
-                self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=g["momentum"],
-                                                 nesterov=g["nesterov"], weight_decay=g["weight_decay"])
-            else:
-                self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr,
-                                                  weight_decay=g["weight_decay"])
+            self.optimizer = self.make_optimizer(self.model.parameters())
             self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(config.lr_milestones),
                                                                   gamma=config.lr_gamma)
 
@@ -140,13 +133,15 @@ class PODTrainer(Trainer):
     def compute_loss(self, x, y, *, features=None):
         if self.cfg.head != "pedcc":
             return super().compute_loss(x, y, features=features)
-        amp = bool(self.cfg.amp)
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=amp):
+        with self.autocast():                  # amp (float16) or precision bf16; the POD loss in float32
             logits = self.net(x)
         latent = (features or {}).get("backbone")
         if latent is None:
             raise RuntimeError("POD: the latent features were not captured (config.capture must be ['backbone'])")
-        task = self.task_loss(latent.float() if amp else latent, y)
+        low = self.low_precision
+        if low:
+            logits, features = logits.float(), {k: v.float() for k, v in features.items()}
+        task = self.task_loss(latent.float() if low else latent, y)
         parts = {"task": task}
         outputs = {"logits": logits, "targets": y, "inputs": x, "features": features}
         loss = task
@@ -164,8 +159,8 @@ class PODTrainer(Trainer):
         loss_sum, correct, n = 0.0, 0, 0
         with capture_stages(self.model, ["backbone"], detach=True) as feats:
             for x, y in self.test_loader:
-                with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=bool(self.cfg.amp)):
-                    logits = self.model(x)
+                with self.autocast():
+                    logits = self.model(x).float()
                 latent = feats["backbone"].float()
                 loss_sum += float(cosine_loss(latent, y, self.centroids.float())) * int(y.shape[0])
                 correct += int((logits.argmax(1) == y).sum())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import typing
 from pathlib import Path
 
@@ -68,8 +69,9 @@ def _run(cfg: RunConfig, ctx) -> int:
     tune_malloc()
     rec = train(cfg.train_config(), resume=cfg.resume)
     s = rec["summary"]
-    print(f"{rec['status']}: best test acc {s['best_test_acc']} (epoch {s['best_epoch']}), last "
-          f"{s['last_test_acc']}; files in {cfg.out_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:                 # torchrun: one line, from rank 0
+        print(f"{rec['status']}: best test acc {s['best_test_acc']} (epoch {s['best_epoch']}), last "
+              f"{s['last_test_acc']}; files in {cfg.out_dir}")
     return 0 if rec["status"] == "done" else 1
 
 

@@ -317,12 +317,14 @@ def subset_per_class(labels, n: int, *, seed: int | None = None, num_classes: in
 
 # ------------------------------------------------------------------------------------- augmentation
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, flip: bool = True) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, flip: bool = True,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """Random crop after ``pad`` zero pixels each side, then horizontal flip with probability ½.
 
     ``x``: ``(B, C, H, W)`` (uint8 pixels, so the pad is black as in torchvision's ``RandomCrop(padding=4)``).
     Offsets and flips are drawn from ``generator`` in a fixed order (offsets y, offsets x, flips), so a
-    generator state determines the output.
+    generator state determines the output. ``memory_format``: the layout of the result (the gather makes
+    it channels-last, so ``torch.channels_last`` costs no copy); the values do not depend on it.
     """
     b, _, h, w = x.shape
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
@@ -334,8 +336,9 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, *, pad: int = 4, 
         cols = dx[:, None] + torch.arange(w)                               # (B, W)
         cols = torch.where(fl[:, None], cols.flip(1), cols)[:, None, :]    # flip folded into the gather
         bi = torch.arange(b)[:, None, None]
-        return xp[bi, :, rows, cols].permute(0, 3, 1, 2).contiguous()     # (B, H, W, C) -> (B, C, H, W)
-    return torch.where(fl[:, None, None, None], x.flip(-1), x)
+        out = xp[bi, :, rows, cols].permute(0, 3, 1, 2)                   # (B, H, W, C) -> (B, C, H, W)
+        return out.contiguous(memory_format=memory_format)
+    return torch.where(fl[:, None, None, None], x.flip(-1), x).contiguous(memory_format=memory_format)
 
 
 # ---------------------------------------------------------------------------------------- the loader
@@ -349,11 +352,15 @@ class TensorLoader:
     iterations per epoch for 50,000 images at batch 512). ``shard=(rank, world)`` keeps every world-th
     index of the permutation (the DistributedSampler rule, padded to equal length) — untested, see
     :mod:`experiments.training.distributed`.
+    ``memory_format``: the layout of the batches (``torch.channels_last``: NHWC, what a channels-last model
+    reads without a copy); the uint8 images are converted to it once, here, not per batch (a no-op for one
+    channel, where both layouts coincide). The batch values do not depend on it.
     """
 
     def __init__(self, data: ImageData, batch_size: int, *, shuffle: bool = False, augment: bool = False,
                  seed: int = 0, mean=None, std=None, dtype=torch.float32, device="cpu",
-                 drop_last: bool = False, shard: tuple[int, int] = (0, 1)):
+                 drop_last: bool = False, shard: tuple[int, int] = (0, 1),
+                 memory_format: torch.memory_format = torch.contiguous_format):
         if batch_size < 1:
             raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
         self.data, self.batch_size = data, int(batch_size)
@@ -366,6 +373,8 @@ class TensorLoader:
         self.std = torch.tensor([s if s > 0 else 1.0 for s in std], dtype=dtype).reshape(1, c, 1, 1)
         self.dtype, self.device = dtype, torch.device(device)
         self.rank, self.world = int(shard[0]), int(shard[1])
+        self.memory_format = memory_format
+        self.images = data.images.contiguous(memory_format=memory_format)   # once (no copy if already so)
 
     def _order(self) -> torch.Tensor:
         n = len(self.data)
@@ -387,9 +396,9 @@ class TensorLoader:
         stop = n - n % self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
-            x = self.data.images[idx]
+            x = self.images[idx]                      # keeps the layout of self.images
             if self.augment:
-                x = augment_batch(x, self.generator)
+                x = augment_batch(x, self.generator, memory_format=self.memory_format)
             x = (x.to(self.dtype).div_(255.0) - self.mean) / self.std
             y = self.data.labels[idx]
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

@@ -11,35 +11,51 @@ A saved result is "the same run" only when every field that changes its numbers 
 work with a :class:`~experiments.common.cli.UsageError` naming the differing fields; the same holds for a
 run directory holding another run.
 
+Where the runs execute (:func:`make_runner`, the ``run`` verbs' ``--jobs`` / ``--executor`` / ``--address``):
+in this process one after another (default), in a local pool of ``--jobs N`` spawned worker processes, or
+as Ray tasks (``--executor ray``). Whatever the executor, the run trains (and checkpoints) in its worker and
+its record comes back to this process, which writes the result files (JSON, and ``.npz`` arrays) atomically
+as each arrives: the same skip / identity / resume rules, results identical to the sequential ones (the
+workers set ``--threads`` torch threads, default 1, and the allocator setting). Each record's
+``environment`` says which executor ran it (``sequential``, ``local``, ``ray``; ``torchrun`` for DDP runs),
+the world size and the threads; none of them is part of the identity.
+
 The shared options of every study's ``plan`` / ``run`` verbs are :class:`StudyOptions` and
-:data:`RUNTIME_FIELDS` (:func:`with_runtime`).
+:data:`RUNTIME_FIELDS` (:func:`with_runtime`; the executor options are runtime fields: ``plan`` runs nothing).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
 import re
 import time
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from experiments.common.cli import UsageError, check_int, check_out_dir, option
+from experiments.common.executors import LocalPool, RayExecutor, Sequential, import_ray
 from experiments.common.io import read_json, save_arrays, write_json_atomic
 from experiments.common.plan import Plan, identity_diff
 
-from .engine import TrainConfig, Trainer, load_split
+from .engine import TrainConfig, Trainer, load_split, tune_malloc, with_legacy_defaults
 from .losses import threads as scoped_threads
 from .results import arrays_path, result_path
 
-__all__ = ["NOT_IDENTITY", "identity", "Run", "make_run", "group_name", "thin_steps", "executor", "TrainPlan",
-           "run_plan", "plan_lines", "check_data", "StudyOptions", "RUNTIME_FIELDS", "with_runtime",
-           "protocol_fields", "PROTOCOL_CHOICES"]
+__all__ = ["NOT_IDENTITY", "identity", "Run", "make_run", "group_name", "thin_steps", "Execute", "executor",
+           "save_result", "TrainPlan", "run_plan", "make_runner", "worker_setup", "runtime_options", "plan_lines",
+           "check_data", "StudyOptions", "RUNTIME_FIELDS", "EXECUTORS", "with_runtime", "protocol_fields",
+           "PROTOCOL_CHOICES"]
 
 #: TrainConfig fields that do not change a run's numbers: a result may differ from the plan in these only.
 NOT_IDENTITY = ("out_dir", "data_root", "device", "progress", "threads")
 PROTOCOL_CHOICES = ("quick", "paper")
+EXECUTORS = ("local", "ray")
 
 
 def identity(config) -> dict:
@@ -60,7 +76,8 @@ def identity(config) -> dict:
     >>> sorted(set(TrainConfig().to_dict()) - set(identity(TrainConfig())))
     ['data_root', 'device', 'out_dir', 'progress', 'threads']
     """
-    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    # a saved config that predates a field (memory_format, precision) ran with that field's old default
+    d = config.to_dict() if hasattr(config, "to_dict") else with_legacy_defaults(config)
     return {k: v for k, v in d.items() if k not in NOT_IDENTITY}
 
 
@@ -138,8 +155,47 @@ def _check_run_dir(cfg: TrainConfig) -> None:
                              "give these runs a --tag or another --runs-dir")
 
 
-def executor(trainer_cls: type = Trainer, measure: typing.Callable | None = None) -> typing.Callable:
-    """The ``execute(run, dest) -> record`` hook of a plan.
+@dataclass(frozen=True)
+class Execute:
+    """The ``execute(run, dest) -> record`` hook of a training plan (picklable: it runs in this process, a
+    pool worker or a Ray task alike).
+
+    It trains (or resumes, or reloads a finished run from its directory) ``run`` with ``trainer_cls``, then
+    ``measure(trainer) -> (numbers, arrays)`` if given: ``numbers`` go under ``"measure"`` in the record,
+    ``arrays`` (e.g. feature maps) under ``"_arrays"``, which the plan's save writes to ``<dest>.npz`` (in the
+    process that writes the result JSON). ``executor`` is recorded in the record's ``environment``.
+    """
+    trainer_cls: type = Trainer
+    measure: typing.Optional[typing.Callable] = None
+    executor: str = "sequential"
+
+    def __call__(self, run: Run, dest) -> dict:
+        cfg = run.config
+        _check_run_dir(cfg)
+        finished = Path(cfg.out_dir) / "result.json"
+        if finished.is_file() and self.measure is None:
+            return read_json(finished)
+        trainer = self.trainer_cls(cfg)
+        trainer.executor = self.executor
+        if finished.is_file():
+            rec = read_json(finished)
+            if rec["status"] == "done":
+                trainer.load_checkpoint()                 # the final weights (saved after the last epoch)
+        else:
+            rec = trainer.run(resume=True)
+        rec = dict(rec)
+        if self.measure is not None and rec["status"] == "done":
+            tm = time.perf_counter()
+            with scoped_threads(cfg.threads or None):
+                numbers, arrays = self.measure(trainer)
+            rec["measure"] = dict(numbers, seconds=time.perf_counter() - tm)
+            if arrays:
+                rec["_arrays"] = {k: np.asarray(v) for k, v in arrays.items()}
+        return rec
+
+
+def executor(trainer_cls: type = Trainer, measure: typing.Callable | None = None) -> Execute:
+    """The ``execute(run, dest) -> record`` hook of a plan (an :class:`Execute`).
 
     Parameters
     ----------
@@ -148,37 +204,25 @@ def executor(trainer_cls: type = Trainer, measure: typing.Callable | None = None
     measure : callable, optional
         ``measure(trainer) -> (numbers, arrays)`` on the trained model (in memory, or the run's final
         checkpoint) of a run that is done: ``numbers`` go under ``"measure"`` in the record, ``arrays``
-        (e.g. feature maps) to ``<dest>.npz``.
+        (e.g. feature maps) to ``<dest>.npz``. A module-level function, so that pool workers and Ray tasks can
+        import it.
 
     Returns
     -------
-    callable
+    Execute
         ``execute(run, dest) -> record``.
     """
-    def execute(run: Run, dest) -> dict:
-        cfg = run.config
-        _check_run_dir(cfg)
-        finished = Path(cfg.out_dir) / "result.json"
-        if finished.is_file() and measure is None:
-            return read_json(finished)
-        trainer = trainer_cls(cfg)
-        if finished.is_file():
-            rec = read_json(finished)
-            if rec["status"] == "done":
-                trainer.load_checkpoint()                 # the final weights (saved after the last epoch)
-        else:
-            rec = trainer.run(resume=True)
-        rec = dict(rec)
-        if measure is not None and rec["status"] == "done":
-            tm = time.perf_counter()
-            with scoped_threads(cfg.threads or None):
-                numbers, arrays = measure(trainer)
-            rec["measure"] = dict(numbers, seconds=time.perf_counter() - tm)
-            if arrays:
-                save_arrays(arrays_path(dest), arrays)
-        return rec
+    return Execute(trainer_cls, measure)
 
-    return execute
+
+def save_result(dest, rec: dict) -> None:
+    """Write a record: its ``"_arrays"`` (if any) to ``<dest>.npz`` first, then the thinned JSON, each
+    atomically, so that a result JSON exists only with its arrays."""
+    rec = dict(rec)
+    arrays = rec.pop("_arrays", None)
+    if arrays:
+        save_arrays(arrays_path(dest), arrays)
+    write_json_atomic(dest, thin_steps(rec))
 
 
 class TrainPlan(Plan):
@@ -188,7 +232,8 @@ class TrainPlan(Plan):
     def conflict(item, rec) -> dict:
         """``{field: (saved, planned)}`` of the identity fields where a saved record differs from the plan."""
         now = identity(item.config)
-        return identity_diff({k: rec["config"].get(k) for k in now}, now)
+        saved = identity(rec["config"])           # fills the fields a result predates with their old defaults
+        return identity_diff({k: saved.get(k) for k in now}, now)
 
     def check(self, item, rec, dest) -> None:
         diff = self.conflict(item, rec)
@@ -206,22 +251,60 @@ def _summary(rec: dict) -> str:
 
 def _plan(results_dir, execute, log) -> TrainPlan:
     return TrainPlan(dest=lambda r: result_path(results_dir, r.group, r.experiment, r.name),
-                     identity=lambda r: identity(r.config), execute=execute,
-                     save=lambda dest, rec: write_json_atomic(dest, thin_steps(rec)), summary=_summary, log=log)
+                     identity=lambda r: identity(r.config), execute=execute, save=_save, summary=_summary, log=log)
 
 
-def _runtime(runs, device, threads, progress) -> list[Run]:
+def _save(dest, rec: dict) -> None:
+    arrays = rec.pop("_arrays", None)           # the returned record stays free of the arrays
+    save_result(dest, {**rec, "_arrays": arrays} if arrays else rec)
+
+
+def _runtime(runs, device, threads, progress, absolute: bool = False) -> list[Run]:
     out = []
     for r in runs:
         kw = {"threads": threads, "progress": progress}
         if device is not None:
             kw["device"] = device
+        if absolute:                    # Ray workers may run elsewhere, in another working directory
+            kw["out_dir"] = str(Path(r.config.out_dir).resolve())
+            root = r.config.data_root or os.environ.get("FASHION_MNIST_DIR")
+            if root:
+                kw["data_root"] = str(Path(root).resolve())
         out.append(dataclasses.replace(r, config=dataclasses.replace(r.config, **kw)))
     return out
 
 
+def worker_setup(threads: int) -> None:
+    """What a pool worker or a Ray task does before each run: ``torch.set_num_threads(threads)`` and the
+    allocator setting of the CLI (:func:`~experiments.training.engine.tune_malloc`). Numbers are unaffected."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    tune_malloc()
+
+
+def make_runner(executor: str = "local", jobs=None, address=None, threads=None, device=None):
+    """The executor of a plan (:mod:`experiments.common.executors`).
+
+    ``local`` with ``jobs`` None or 1: :class:`~experiments.common.executors.Sequential` (this process);
+    ``local`` with ``jobs >= 2``: a :class:`~experiments.common.executors.LocalPool` of ``jobs`` workers;
+    ``ray``: a :class:`~experiments.common.executors.RayExecutor` at ``address`` (``jobs``: runs in flight at
+    most). Workers set ``threads`` torch threads (default 1) and tune the allocator (:func:`worker_setup`).
+    """
+    n = 1 if threads is None else int(threads)
+    if executor == "ray":
+        return RayExecutor(address, threads=n, gpus=str(device or "cpu").startswith("cuda"), jobs=jobs,
+                           setup=functools.partial(worker_setup, n))
+    if executor != "local":
+        raise UsageError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if jobs is not None and jobs > 1:
+        return LocalPool(jobs, setup=functools.partial(worker_setup, n))
+    return Sequential()
+
+
 def run_plan(runs, *, results_dir, execute=None, device=None, threads=None, progress: bool = True,
-             dry_run: bool = False, log=print) -> list[dict]:
+             dry_run: bool = False, log=print, jobs=None, executor: str = "local", address=None) -> list[dict]:
     """Run a plan.
 
     Parameters
@@ -229,34 +312,56 @@ def run_plan(runs, *, results_dir, execute=None, device=None, threads=None, prog
     runs : list of Run
         The plan.
     results_dir : path
-        Where result files are read and written.
+        Where result files are read and written (by this process only, whatever the executor).
     execute : callable, optional
-        ``(run, dest) -> record``; default ``executor()`` (train, no measurement).
+        ``(run, dest) -> record``; default ``executor()`` (train, no measurement). Picklable for the pool and
+        Ray executors (an :class:`Execute`).
     device, threads, progress
-        Runtime settings applied to every config (they do not change the numbers).
+        Runtime settings applied to every config (they do not change the numbers). With a pool or Ray,
+        ``threads`` defaults to 1 and ``progress`` is off (one log line per run start and end instead).
     dry_run : bool
         Only log what would run.
+    log : callable
+        One line per run.
+    jobs, executor, address
+        Where the runs execute (:func:`make_runner`): ``local`` (``jobs`` 1: here, one after another; more:
+        a process pool) or ``ray`` (the cluster at ``address``).
 
     Raises
     ------
     UsageError
-        Before any work: a saved result or a run directory with other settings, or missing data.
-    log : callable
-        One line per run.
+        Before any work: a saved result or a run directory with other settings, missing data, or Ray missing.
 
     Returns
     -------
     list of dict
         The records of the done runs, in plan order.
     """
-    runs = _runtime(runs, device, threads, progress)
-    plan = _plan(results_dir, execute or executor(), log)
+    runner = make_runner(executor, jobs, address, threads, device)
+    parallel = not isinstance(runner, Sequential)
+    if parallel:
+        threads, progress = (1 if threads is None else threads), False
+    runs = _runtime(runs, device, threads, progress, absolute=runner.name == "ray")
+    execute = execute or Execute()
+    if isinstance(execute, Execute):
+        execute = dataclasses.replace(execute, executor=runner.name)
+    plan = _plan(results_dir, execute, log)
     todo = [r for r in runs if not plan.dest(r).is_file()]
     if not dry_run:                                   # every refusal comes before any work
         for r in todo:
             _check_run_dir(r.config)
         check_data(todo)
-    return plan.run(runs, dry_run=dry_run)
+        if runner.name == "ray" and todo:
+            import_ray()                              # a usage error naming --executor and the pip command
+    return plan.run(runs, dry_run=dry_run, runner=runner)
+
+
+def runtime_options(opts, protocols: dict) -> dict:
+    """The runtime keyword arguments of :func:`run_plan` from a study's ``run`` options (``threads`` none:
+    the protocol's)."""
+    threads = opts.threads if opts.threads is not None else protocols[opts.protocol].get("threads")
+    return dict(device=opts.device, threads=threads, progress=opts.progress, dry_run=opts.dry_run,
+                jobs=opts.jobs, executor=opts.executor, address=opts.address)
 
 
 def plan_lines(runs, results_dir) -> tuple[list[str], int]:
@@ -338,7 +443,16 @@ class StudyOptions:
         check_out_dir("runs_dir", self.runs_dir)
         if getattr(self, "threads", None) is not None:
             check_int("threads", self.threads, 1)
-        return self
+        if getattr(self, "jobs", None) is not None:
+            check_int("jobs", self.jobs, 1)
+        executor = getattr(self, "executor", "local")
+        if executor not in EXECUTORS:
+            raise UsageError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+        if getattr(self, "address", None) is not None and executor != "ray":
+            raise UsageError("--address: only with --executor ray")
+        if executor == "ray" and str(getattr(self, "device", "cpu")).startswith("cuda:"):
+            raise UsageError("--device: with --executor ray give --device cuda (Ray gives each task its own GPU)")
+        return self                 # a missing Ray is refused by run_plan, before any work (not by --print-config)
 
     @property
     def group(self) -> str:
@@ -352,7 +466,16 @@ class StudyOptions:
 #: the fields a ``run`` verb adds to a study's options (they do not change the numbers)
 RUNTIME_FIELDS = [
     ("device", str, option("cpu", "cpu, cuda or cuda:N")),
-    ("threads", typing.Optional[int], option(None, "torch CPU threads (none: the protocol's; quick: 1)")),
+    ("threads", typing.Optional[int], option(None, "torch CPU threads per run (none: the protocol's, quick: 1; "
+                                                "with --jobs > 1 or --executor ray: 1)")),
+    ("jobs", typing.Optional[int], option(None, "runs at once: local: worker processes (none or 1: in this "
+                                          "process, one after another); ray: runs in flight at most (none: as "
+                                          "many as the cluster's CPUs / threads, or GPUs with --device cuda)")),
+    ("executor", str, option("local", "where runs execute: local (this machine) or ray (a Ray cluster, "
+                                      "pip install -e '.[cluster]'); the results are written by this process",
+                             choices=EXECUTORS)),
+    ("address", typing.Optional[str], option(None, "ray: the cluster to join (auto: the one `ray start` set up "
+                                             "here; none: $RAY_ADDRESS, else a local Ray started for the plan)")),
     ("progress", bool, option(True, "progress bars and per-epoch lines")),
     ("dry_run", bool, option(False, "list the runs and which are done; run nothing")),
     ("report", bool, option(True, "render the report into --out after the runs")),
