@@ -40,7 +40,7 @@ def _no_times(history):
 RESUME_ARGS = ["run", "--model", "cnn1", "--epochs", 4, "--batch-size", 16, "--train-per-class", 6,
                "--test-per-class", 3, "--optimizer", "sgd", "--lr", 0.05, "--momentum", 0.9, "--weight-decay", 1e-4,
                "--lr-milestones", 2, 3, "--lr-gamma", 0.5, "--cs-init-iters", 3, "--cs-beta", 0.001, "--augment",
-               "--threads", 1, "--no-progress", "--seed", 5]
+               "--bn-recal-batches", 2, "--bn-recal-every", 2, "--threads", 1, "--no-progress", "--seed", 5]
 
 
 def test_resume_after_sigkill_is_bit_identical(tmp_path):

@@ -30,6 +30,7 @@ global batch, BatchNorm synchronised, rank 0 writes; tested on CPU with gloo aga
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -56,13 +57,14 @@ from .models import MODELS, build_model, capture_stages, count_parameters
 
 __all__ = ["TrainConfig", "Trainer", "train", "register_extra_loss", "EXTRA_LOSSES", "EPOCH_COLUMNS",
            "load_split", "RESUME_IGNORED", "tune_malloc", "seed_everything", "MEMORY_FORMATS", "PRECISIONS",
-           "LEGACY_DEFAULTS", "with_legacy_defaults", "float32_stems", "STEM_CHANNELS", "FILL_UNINITIALIZED_MEMORY"]
+           "LEGACY_DEFAULTS", "CS_INIT_OBJECTIVES", "CS_INIT_APPLY", "with_legacy_defaults", "float32_stems", "STEM_CHANNELS", "FILL_UNINITIALIZED_MEMORY"]
 
 # Fields that may differ between a run and its resumption from a checkpoint (a longer run continues one).
 RESUME_IGNORED = ("progress", "threads", "out_dir", "data_root", "epochs")
 
 EPOCH_COLUMNS = ["epoch", "lr", "train_loss", "train_extra_loss", "train_acc", "test_loss", "test_acc",
-                 "l_cs", "l_cs_normalized", "conv_kernel_norm", "epoch_seconds", "wall_seconds"]
+                 "test_loss_recal", "test_acc_recal", "l_cs", "l_cs_normalized", "conv_kernel_norm",
+                 "epoch_seconds", "wall_seconds"]
 
 #: ``memory_format`` choices: ``channels_last`` (NHWC model and batches, the fast exact fp32 path, default) or
 #: ``contiguous`` (NCHW: the engine's path before the field existed, bit-identical to it)
@@ -70,7 +72,12 @@ MEMORY_FORMATS = ("channels_last", "contiguous")
 #: ``precision`` choices: ``fp32`` (default) or ``bf16`` (CPU/CUDA bfloat16 autocast of the network's forward)
 PRECISIONS = ("fp32", "bf16")
 #: the value a config saved before a field existed had in effect (results, checkpoints, run directories)
-LEGACY_DEFAULTS = {"memory_format": "contiguous", "precision": "fp32"}
+LEGACY_DEFAULTS = {"memory_format": "contiguous", "precision": "fp32", "bn_recal_batches": 0, "bn_recal_every": 1,
+                   "cs_init_objective": "plain", "cs_init_apply": "full"}
+#: ``cs_init_objective`` choices: Algorithm 1 on plain L_CS (eq. 10) or on its scale-invariant form
+CS_INIT_OBJECTIVES = ("plain", "normalized")
+#: ``cs_init_apply`` choices: what Algorithm 1 leaves in the network (see :class:`TrainConfig`)
+CS_INIT_APPLY = ("full", "directions", "norms")
 
 
 def with_legacy_defaults(config: dict) -> dict:
@@ -105,7 +112,7 @@ class TrainConfig:
     # model
     model: str = option("cnn1", "network: CS paper Table 4 CNN1/CNN2, or ResNet18 with the CIFAR stem",
                         choices=MODELS)
-    width: float = option(1.0, "ResNet18 width multiplier (0.25: 16..128 channels)")
+    width: float = option(1.0, "channel width multiplier of the network (ResNet18 0.25: 16..128 channels; CNN1 0.5: 32)")
     # optimisation
     epochs: int = option(1, "training epochs")
     batch_size: int = option(512, "training batch size")
@@ -122,6 +129,12 @@ class TrainConfig:
     cs_init_lr: float = option(1e-3, "CS Algorithm 1: Adam learning rate")
     cs_beta: float = option(0.0, "CS Algorithm 2: weight beta of L_CS added to the loss at every step")
     cs_method: str = option("gram", "how L_CS is computed (same value)", choices=CS_METHODS)
+    cs_init_objective: str = option("plain", "CS Algorithm 1's objective: plain L_CS (eq. 10) or normalized "
+                                    "(every kernel at unit norm: scale-invariant)", choices=CS_INIT_OBJECTIVES)
+    cs_init_apply: str = option("full", "what Algorithm 1 leaves: full (its kernels), directions (its kernels "
+                                "rescaled per layer back to their initial norms) or norms (the initial kernels "
+                                "rescaled per layer to the norms Algorithm 1 ends with: the rescale control)",
+                                choices=CS_INIT_APPLY)
     # hooks and logging
     extra_losses: typing.List[str] = option(help="registered extra loss terms to add (see --import)",
                                             factory=list)
@@ -129,6 +142,10 @@ class TrainConfig:
                                        factory=list)
     log_steps: bool = option(True, "per-step log of task loss, extra loss, L_CS and batch accuracy")
     eval_at_init: bool = option(False, "test pass at epoch 0 (before training)")
+    bn_recal_batches: int = option(0, "BatchNorm-recalibrated test: re-estimate the running statistics on this many "
+                                   "training batches (a fixed seeded subset, no augmentation) in a copy of the "
+                                   "model before testing it (0: off)")
+    bn_recal_every: int = option(1, "recalibrated test every this many epochs (and at the last)")
     # runtime
     seed: int = option(0, "seed of weights and data order")
     device: str = option("cpu", "cpu, cuda or cuda:N")
@@ -151,7 +168,8 @@ class TrainConfig:
         """``self`` if consistent, else :class:`~experiments.common.cli.UsageError` naming the flag."""
         for name, allowed in (("model", MODELS), ("dataset", tuple(DATASETS)), ("optimizer", ("sgd", "adam")),
                               ("dtype", ("float32", "float64")), ("cs_method", CS_METHODS),
-                              ("memory_format", MEMORY_FORMATS), ("precision", PRECISIONS)):
+                              ("memory_format", MEMORY_FORMATS), ("precision", PRECISIONS),
+                              ("cs_init_objective", CS_INIT_OBJECTIVES), ("cs_init_apply", CS_INIT_APPLY)):
             if getattr(self, name) not in allowed:
                 raise UsageError(f"--{name.replace('_', '-')}: expected one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
@@ -171,6 +189,12 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')}: expected >= 1, got {v}")
         if self.width <= 0:
             raise UsageError(f"--width: expected > 0, got {self.width}")
+        if self.bn_recal_batches < 0:
+            raise UsageError(f"--bn-recal-batches: expected >= 0, got {self.bn_recal_batches}")
+        if self.bn_recal_every < 1:
+            raise UsageError(f"--bn-recal-every: expected >= 1, got {self.bn_recal_every}")
+        if self.cs_init_iters == 0 and (self.cs_init_objective, self.cs_init_apply) != ("plain", "full"):
+            raise UsageError("--cs-init-objective / --cs-init-apply: need --cs-init-iters > 0")
         for n in self.extra_losses:
             if n not in EXTRA_LOSSES:
                 raise UsageError(f"--extra-losses: {n!r} is not registered; known: {sorted(EXTRA_LOSSES)}")
@@ -311,6 +335,7 @@ class Trainer:
         else:
             train, test, mean, std = _prepare_data(config)
         self.train_data, self.test_data = train, test
+        self._normalization = (mean, std)
         seed_everything(config.seed)
         c, h, w = train.shape
         self.model = self.prepare_model(build_model(config.model, in_channels=c, input_size=(h, w),
@@ -466,26 +491,70 @@ class Trainer:
         return sums["loss"] / n, sums["extra"] / n, sums["correct"] / n
 
     @torch.no_grad()
-    def evaluate(self):
-        """(mean cross-entropy, accuracy) on the test split (no augmentation, eval-mode BatchNorm)."""
-        self.model.eval()
+    def evaluate(self, model=None):
+        """(mean cross-entropy, accuracy) of ``model`` (default: the run's) on the test split (no augmentation,
+        eval-mode BatchNorm)."""
+        model = self.model if model is None else model
+        model.eval()
         loss_sum, correct, n = 0.0, 0, 0
         for x, y in self.test_loader:
             with self.autocast():
-                logits = self.model(x)
+                logits = model(x)
             logits = logits.float()
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             n += int(y.shape[0])
         return loss_sum / max(n, 1), correct / max(n, 1)
 
+    @torch.no_grad()
+    def evaluate_recalibrated(self):
+        """:meth:`evaluate` of a copy of the model whose BatchNorm running statistics were re-estimated first.
+
+        The copy's running means and variances are reset and re-estimated, as plain averages over
+        ``bn_recal_batches`` training batches (momentum ``None``; train-mode forwards, no gradient, no
+        augmentation, the same seeded subset every time), so eval-mode BatchNorm sees statistics of the
+        current weights instead of the exponential average over past ones. The run's model, its statistics
+        and the training's random streams are untouched. ``None`` when off or the model has no BatchNorm.
+        """
+        model = self.recalibrated_model()
+        return None if model is None else self.evaluate(model)
+
+    @torch.no_grad()
+    def recalibrated_model(self):
+        """The copy :meth:`evaluate_recalibrated` tests (``None`` when off or without BatchNorm)."""
+        n = self.cfg.bn_recal_batches
+        bns = [m for m in self.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not n or not bns:
+            return None
+        model = copy.deepcopy(self.model)
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None
+        model.train()
+        mean, std = self._normalization
+        loader = TensorLoader(self.train_data, self.cfg.batch_size, shuffle=True, seed=self.cfg.seed + 2, mean=mean,
+                              std=std, dtype=self.dtype, device=self.device, memory_format=self.memory_format)
+        for i, (x, _) in enumerate(loader):
+            if i >= n:
+                break
+            with self.autocast():
+                model(x)
+        return model
+
+    def _recal_due(self) -> bool:
+        return bool(self.cfg.bn_recal_batches) and (self.epoch % self.cfg.bn_recal_every == 0
+                                                    or self.epoch == self.cfg.epochs)
+
     # ------------------------------------------------------------------ records
     def summary(self) -> dict:
         accs = [(r["test_acc"], r["epoch"]) for r in self.history if r.get("test_acc") is not None and r["epoch"] > 0]
         best = max(accs, key=lambda t: (t[0], -t[1])) if accs else (None, None)
         last = self.history[-1] if self.history else {}
+        recal = [r["test_acc_recal"] for r in self.history if r.get("test_acc_recal") is not None and r["epoch"] > 0]
         return {"epochs_done": self.epoch, "best_test_acc": best[0], "best_epoch": best[1],
                 "last_test_acc": last.get("test_acc"), "last_train_acc": last.get("train_acc"),
+                "best_test_acc_recal": max(recal) if recal else None, "last_test_acc_recal": last.get("test_acc_recal"),
                 "last_train_loss": last.get("train_loss"), "wall_seconds": self.wall,
                 "num_parameters": self.num_parameters, "train_size": len(self.train_data),
                 "test_size": len(self.test_data)}
@@ -537,12 +606,13 @@ class Trainer:
         self.status = "running"
 
     # ------------------------------------------------------------------ main loop
-    def _epoch_row(self, epoch, lr, tr, test, seconds):
+    def _epoch_row(self, epoch, lr, tr, test, seconds, recal=None):
         stats = conv_kernel_stats(self.model, method=self.cfg.cs_method)
         return {"epoch": epoch, "lr": lr,
                 "train_loss": tr[0] if tr else None, "train_extra_loss": tr[1] if tr else None,
                 "train_acc": tr[2] if tr else None,
                 "test_loss": test[0] if test else None, "test_acc": test[1] if test else None,
+                "test_loss_recal": recal[0] if recal else None, "test_acc_recal": recal[1] if recal else None,
                 **stats, "epoch_seconds": seconds, "wall_seconds": self.wall}
 
     def run(self, *, resume: bool = False) -> dict:
@@ -566,13 +636,16 @@ class Trainer:
                 before = conv_kernel_stats(self.model, method=cfg.cs_method)
                 if cfg.cs_init_iters:
                     self.cs_init = cs_initialize(self.model, cfg.cs_init_iters, lr=cfg.cs_init_lr,
-                                                 method=cfg.cs_method)
+                                                 method=cfg.cs_method,
+                                                 normalized=cfg.cs_init_objective == "normalized",
+                                                 apply=cfg.cs_init_apply)
                     self.cs_init["before"] = before
                     dist_utils.broadcast_state(self.model, self.dist)      # DDP: every rank has rank 0's
                 test = self.evaluate() if cfg.eval_at_init else None
+                recal = self.evaluate_recalibrated() if cfg.eval_at_init else None
                 self.wall += time.perf_counter() - t0
                 self.history.append(self._epoch_row(0, self.optimizer.param_groups[0]["lr"], None, test,
-                                                    time.perf_counter() - t0))
+                                                    time.perf_counter() - t0, recal))
                 self.status = "running"
                 self.save_checkpoint()
                 self._write_records()
@@ -592,13 +665,15 @@ class Trainer:
                 test = self.evaluate()
                 self.scheduler.step()
                 self.epoch += 1
+                recal = self.evaluate_recalibrated() if self._recal_due() and self.status != "diverged" else None
                 seconds = time.perf_counter() - t0
                 self.wall += seconds
-                self.history.append(self._epoch_row(self.epoch, lr, tr, test, seconds))
+                self.history.append(self._epoch_row(self.epoch, lr, tr, test, seconds, recal))
                 if cfg.progress and self.dist.is_main:
                     r = self.history[-1]
                     print(f"[{cfg.name}] epoch {self.epoch}/{cfg.epochs} train loss {_g(r['train_loss'])} "
                           f"acc {_g(r['train_acc'])} | test loss {_g(r['test_loss'])} acc {_g(r['test_acc'])} "
+                          f"{'' if r['test_acc_recal'] is None else ' (recalibrated BN ' + _g(r['test_acc_recal']) + ')'} "
                           f"| L_CS {_g(r['l_cs'])} | {seconds:.1f}s" + (" | DIVERGED" if self.status == "diverged"
                                                                         else ""), flush=True)
                 if self.status == "diverged":

@@ -90,14 +90,63 @@ def model_cs(model, *, method: str = "gram", normalized: bool = False) -> torch.
     return model_conv_similarity(_unwrap(model), method=method, normalized=normalized)
 
 
-def cs_initialize(model, iters: int, *, lr: float = 1e-3, method: str = "gram", num_threads: int | None = 1) -> dict:
-    """Algorithm 1: ``iters`` Adam steps (``lr``) on ``L_CS(model)``; returns ``{'l_cs': [I+1 values],
-    'seconds': t}`` (the curve starts with the value before the first step). Runs on ``num_threads``."""
+def cs_initialize(model, iters: int, *, lr: float = 1e-3, method: str = "gram", num_threads: int | None = 1,
+                  normalized: bool = False, apply: str = "full") -> dict:
+    """Algorithm 1: ``iters`` Adam steps (``lr``) on ``L_CS(model)``, in place.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network; only its convolution weights change.
+    iters : int
+        Adam steps (``I``).
+    lr : float
+        Adam's learning rate.
+    method : str
+        How L_CS is computed (same value).
+    num_threads : int or None
+        Torch threads for the weight-only computation.
+    normalized : bool
+        Minimise the scale-invariant L_CS (every kernel at unit norm) instead of eq. 10.
+    apply : {"full", "directions", "norms"}
+        What stays in the network: ``full`` Algorithm 1's kernels; ``directions`` its kernels rescaled per
+        layer back to their initial Frobenius norms (what decorrelation alone does); ``norms`` the *initial*
+        kernels rescaled per layer to the norms Algorithm 1 ends with (what shrinking alone does: the rescale
+        control). Algorithm 1 touches no data, so every variant is a function of the initial weights.
+
+    Returns
+    -------
+    dict
+        ``iters``, ``lr``, ``l_cs`` (``I + 1`` values of the objective, before the first step to after the last),
+        ``seconds``, ``apply``, ``objective``, and the per-layer norms ``layer_norms_initial``,
+        ``layer_norms_alg1`` and ``layer_norms_final``.
+    """
+    if apply not in ("full", "directions", "norms"):
+        raise ValueError(f"apply: expected 'full', 'directions' or 'norms', got {apply!r}")
     with threads(num_threads):
-        return _cs_initialize(model, iters, lr=lr, method=method)
+        net = _unwrap(model)
+        convs = _convs(net)
+        initial = [m.weight.detach().clone() for m in convs]
+        out = _cs_initialize(net, iters, lr=lr, method=method, normalized=normalized)
+        alg1 = [float(m.weight.detach().norm()) for m in convs]
+        with torch.no_grad():
+            for m, w0, n1 in zip(convs, initial, alg1):
+                n0 = float(w0.norm())
+                if apply == "directions" and n1 > 0:
+                    m.weight.mul_(n0 / n1)
+                elif apply == "norms":
+                    m.weight.copy_(w0 * (n1 / n0 if n0 > 0 else 1.0))
+        out.update(apply=apply, objective="normalized" if normalized else "plain",
+                   layer_norms_initial=[float(w.norm()) for w in initial], layer_norms_alg1=alg1,
+                   layer_norms_final=[float(m.weight.detach().norm()) for m in convs])
+        return out
 
 
-def _cs_initialize(model, iters, *, lr, method):
+def _convs(net) -> list:
+    return [m for m in net.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+
+
+def _cs_initialize(model, iters, *, lr, method, normalized=False):
     if iters < 0:
         raise ValueError(f"iters: expected >= 0, got {iters}")
     net = _unwrap(model)
@@ -107,14 +156,14 @@ def _cs_initialize(model, iters, *, lr, method):
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         for _ in range(iters):
             opt.zero_grad(set_to_none=True)
-            loss = model_cs(net, method=method)
+            loss = model_cs(net, method=method, normalized=normalized)
             curve.append(float(loss.detach()))
             loss.backward()
             opt.step()
         for p in net.parameters():
             p.grad = None
     with torch.no_grad():
-        curve.append(float(model_cs(net, method=method)))
+        curve.append(float(model_cs(net, method=method, normalized=normalized)))
     return {"iters": int(iters), "lr": float(lr), "l_cs": curve, "seconds": time.perf_counter() - t0}
 
 

@@ -63,12 +63,20 @@ class PaperCNN(nn.Sequential):
         super().__init__(*layers, nn.Flatten(), nn.Linear(width * h * w, num_classes))
 
 
-def cnn1(**kw) -> PaperCNN:
-    return PaperCNN(64, **kw)
+def _scaled(channels: int, width: float) -> int:
+    if width <= 0:
+        raise ValueError(f"width: expected > 0, got {width}")
+    return max(1, int(round(channels * width)))
 
 
-def cnn2(**kw) -> PaperCNN:
-    return PaperCNN(128, **kw)
+def cnn1(width: float = 1.0, **kw) -> PaperCNN:
+    """CNN1 (64 channels per block; ``width`` multiplies them: 0.5 gives 32)."""
+    return PaperCNN(_scaled(64, width), **kw)
+
+
+def cnn2(width: float = 1.0, **kw) -> PaperCNN:
+    """CNN2 (128 channels per block; ``width`` multiplies them: 0.5 gives 64, CNN1's width)."""
+    return PaperCNN(_scaled(128, width), **kw)
 
 
 class BasicBlock(nn.Module):
@@ -99,7 +107,7 @@ class ResNet18(nn.Module):
         super().__init__()
         if width <= 0:
             raise ValueError(f"width: expected > 0, got {width}")
-        chans = [max(1, int(round(c * width))) for c in (64, 128, 256, 512)]
+        chans = [_scaled(c, width) for c in (64, 128, 256, 512)]
         self.widths = tuple(chans)
         self.stage0 = nn.Sequential(nn.Conv2d(in_channels, chans[0], 3, stride=1, padding=1, bias=False),
                                     nn.BatchNorm2d(chans[0]), nn.ReLU(inplace=False))
@@ -150,11 +158,11 @@ MODELS = ("cnn1", "cnn2", "resnet18")
 
 
 def build_model(name: str, *, in_channels: int, input_size, num_classes: int, width: float = 1.0) -> nn.Module:
-    """``cnn1`` / ``cnn2`` (Table 4; ``width`` ignored) or ``resnet18`` (``width`` multiplier)."""
+    """``cnn1`` / ``cnn2`` (Table 4) or ``resnet18``; ``width`` multiplies every layer's channels."""
     if name == "cnn1":
-        return cnn1(in_channels=in_channels, input_size=input_size, num_classes=num_classes)
+        return cnn1(width, in_channels=in_channels, input_size=input_size, num_classes=num_classes)
     if name == "cnn2":
-        return cnn2(in_channels=in_channels, input_size=input_size, num_classes=num_classes)
+        return cnn2(width, in_channels=in_channels, input_size=input_size, num_classes=num_classes)
     if name == "resnet18":
         return resnet18(in_channels=in_channels, num_classes=num_classes, width=width)
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
