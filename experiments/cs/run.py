@@ -13,7 +13,7 @@ from __future__ import annotations
 from experiments.training.engine import TrainConfig
 from experiments.training.runs import make_run, protocol_fields, run_plan, runtime_options
 
-from .spec import FIG5_COMMON, METHODS, PROTOCOLS, TABLE5_COMMON
+from .spec import ARMS, FIG5_COMMON, FIG5_ITERS, METHODS, PROTOCOLS, TABLE5_COMMON
 
 __all__ = ["table5_runs", "fig5_runs", "study_runs", "run_study"]
 
@@ -24,30 +24,46 @@ def _overrides(opts) -> dict:
 
 
 def table5_runs(opts) -> list:
-    """One run per (model, method, seed) of the Table 5 analogue (``opts``: :class:`~.spec.CSPlan`)."""
+    """The runs of the Table 5 analogue (``opts``: :class:`~.spec.CSPlan`): one per (model, method, seed), or,
+    under a protocol with ``arms`` (``converged``), one per (model, arm) of the design and seed, seed by seed
+    (every seed's arms finish together, so a partial plan is a paired one)."""
     p, seeds = protocol_fields(PROTOCOLS, opts.protocol, "table5", _overrides(opts), opts.seeds)
+    arms = p.pop("arms", None)
+    if arms is None:
+        pairs = [(model, method) for model in opts.models for method in (opts.methods or list(METHODS))]
+        order = [(model, method, seed) for model, method in pairs for seed in seeds]
+    else:
+        pairs = [(m, a) for m, a in arms if m in opts.models and (opts.methods is None or a in opts.methods)]
+        order = [(model, arm, seed) for seed in seeds for model, arm in pairs]
     out = []
-    for model in opts.models:
-        for method in opts.methods:
-            m = dict(METHODS[method])
-            if method == "alg1" and opts.init_iters is not None:
-                m["cs_init_iters"] = int(opts.init_iters)
-            if method == "alg2" and opts.beta is not None:
-                m["cs_beta"] = float(opts.beta)
-            for seed in seeds:
-                out.append(make_run(TrainConfig, group=opts.group, experiment="table5",
-                                    name=f"{model}-{method}-s{seed}", runs_dir=opts.runs_dir, model=model, seed=seed,
-                                    **{**TABLE5_COMMON, **p, **m}))
+    for model, method, seed in order:
+        m = dict(ARMS[method])
+        if m.get("cs_init_iters") and opts.init_iters is not None:
+            m["cs_init_iters"] = int(opts.init_iters)
+        if m.get("cs_beta") and opts.beta is not None:
+            m["cs_beta"] = float(opts.beta)
+        out.append(make_run(TrainConfig, group=opts.group, experiment="table5", name=f"{model}-{method}-s{seed}",
+                            runs_dir=opts.runs_dir, model=model, seed=seed, **{**TABLE5_COMMON, **p, **m}))
     return out
 
 
 def fig5_runs(opts) -> list:
-    """One run per (I, seed) of the Figure 5 analogue (ResNet18, Algorithm 1)."""
+    """One run per (I, seed) of the Figure 5 analogue (ResNet18, Algorithm 1), and under a protocol with
+    ``rescale_iters`` (``converged``) a rescale twin per such I (the initial kernels at the per-layer norms
+    Algorithm 1 with that I ends with), seed by seed."""
     p, seeds = protocol_fields(PROTOCOLS, opts.protocol, "fig5", {**_overrides(opts), "width": opts.width},
                                opts.seeds)
-    return [make_run(TrainConfig, group=opts.group, experiment="fig5", name=f"resnet18-I{int(i)}-s{seed}",
-                     runs_dir=opts.runs_dir, seed=seed, cs_init_iters=int(i), **{**FIG5_COMMON, **p})
-            for i in opts.iters for seed in seeds]
+    iters = list(opts.iters) if opts.iters is not None else list(p.pop("iters", FIG5_ITERS))
+    p.pop("iters", None)
+    twins = [i for i in p.pop("rescale_iters", ()) if i in iters]
+    arms = [(f"I{i}", {"cs_init_iters": int(i)}) for i in iters]
+    arms += [(f"I{i}-rescale", {"cs_init_iters": int(i), "cs_init_apply": "norms"}) for i in twins]
+    if twins:
+        order = [(seed, name, m) for seed in seeds for name, m in arms]
+    else:
+        order = [(seed, name, m) for name, m in arms for seed in seeds]
+    return [make_run(TrainConfig, group=opts.group, experiment="fig5", name=f"resnet18-{name}-s{seed}",
+                     runs_dir=opts.runs_dir, seed=seed, **{**FIG5_COMMON, **p, **m}) for seed, name, m in order]
 
 
 def study_runs(opts) -> list:

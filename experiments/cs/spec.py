@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from experiments.common.cli import UsageError, check_choices, check_int, check_number, option
 from experiments.training.runs import StudyOptions, with_runtime
 
-__all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
+__all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "ARMS", "ARM_LABELS", "CONVERGED_ARMS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
            "PROTOCOLS", "STUDIES", "CSPlan", "CSRun", "CSReport", "OUT", "RUNS_DIR"]
 
 OUT = "reports/cs"
@@ -46,6 +46,25 @@ METHODS = {
     "alg2": {"cs_beta": 0.001},
 }
 METHOD_LABELS = {"baseline": "baseline", "alg1": "Algorithm 1 (I = 500)", "alg2": "Algorithm 2 (β = 0.001)"}
+_CONTROLS = {
+    "rescale": {"cs_init_iters": 500, "cs_init_apply": "norms"},
+    "directions": {"cs_init_iters": 500, "cs_init_apply": "directions"},
+    "alg1n": {"cs_init_iters": 500, "cs_init_objective": "normalized"},
+}
+_PLAIN = {**METHODS, **_CONTROLS}
+#: the arms of the converged protocol: the methods, the controls, each also with SGD momentum 0.9, and the
+#: baseline under bf16 autocast (the precision check)
+ARMS = {**_PLAIN, **{f"{k}-m": {**v, "momentum": 0.9} for k, v in _PLAIN.items()}, "bf16": {"precision": "bf16"}}
+_ARM_WORDS = {
+    "baseline": "baseline", "alg1": "Algorithm 1 (I = 500)", "alg2": "Algorithm 2 (β = 0.001)",
+    "rescale": "rescale control (initial kernels at Algorithm 1's per-layer norms)",
+    "directions": "directions only (Algorithm 1's kernels at the initial per-layer norms)",
+    "alg1n": "Algorithm 1 on the scale-invariant L_CS",
+}
+ARM_LABELS = {**_ARM_WORDS, **{f"{k}-m": f"{v}, momentum 0.9" for k, v in _ARM_WORDS.items()},
+              "bf16": "baseline, bf16 autocast"}
+#: (model, arm) pairs of the converged Table 5 design: every arm on CNN1; CNN2's baseline and Algorithm 1
+CONVERGED_ARMS = tuple([("cnn1", a) for a in ARMS] + [("cnn2", "baseline"), ("cnn2", "alg1")])
 MODEL_LABELS = {"cnn1": "CNN1", "cnn2": "CNN2", "resnet18": "ResNet18"}
 FIG5_ITERS = (0, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200)
 
@@ -60,6 +79,17 @@ PROTOCOLS = {
         "table5": dict(epochs=100, train_per_class=None, test_per_class=None, seeds=(0, 1, 2)),
         "fig5": dict(epochs=50, train_per_class=None, test_per_class=None, width=1.0, seeds=(0,)),
         "description": "the paper's settings, full Fashion-MNIST (60,000 train / 10,000 test); for a GPU",
+    },
+    "converged": {
+        "table5": dict(width=0.5, epochs=60, train_per_class=500, test_per_class=500, bn_recal_batches=4,
+                       bn_recal_every=2, seeds=(0, 1, 2), arms=CONVERGED_ARMS),
+        "fig5": dict(width=0.25, epochs=30, train_per_class=500, test_per_class=500, bn_recal_batches=8,
+                     bn_recal_every=2, seeds=(0, 1, 2), iters=(0, 10, 50, 200), rescale_iters=(50, 200)),
+        "threads": 1,
+        "description": "2-core CPU, trained until the baseline's test accuracy has flattened: first 500 / 500 "
+                       "images per class, half-width CNNs (CNN1 32, CNN2 64 channels), SGD as in the paper, "
+                       "BatchNorm-recalibrated tests, paired seeds (same initial weights and data order in every "
+                       "arm of a seed), the controls of Algorithm 1",
     },
     "quick": {
         "table5": dict(memory_format="contiguous", epochs=5, train_per_class=200, test_per_class=100, seeds=(0, 1, 2)),
@@ -84,10 +114,13 @@ class CSPlan(StudyOptions):
     runs_dir: str = option(RUNS_DIR, "per-run directories (checkpoints) RUNS_DIR/<group>/<study>/<run>")
     models: typing.List[str] = option(help="table5: networks", factory=lambda: ["cnn1", "cnn2"],
                                       choices=("cnn1", "cnn2"))
-    methods: typing.List[str] = option(help="table5: methods", factory=lambda: list(METHODS), choices=tuple(METHODS))
+    methods: typing.Optional[typing.List[str]] = option(None, "table5: methods (none: the protocol's; the quick and "
+                                                        "paper protocols know " + ", ".join(METHODS) + ")",
+                                                        choices=tuple(ARMS))
     init_iters: typing.Optional[int] = option(None, "table5: Algorithm 1's I (none: 500)")
     beta: typing.Optional[float] = option(None, "table5: Algorithm 2's beta (none: 0.001)")
-    iters: typing.List[int] = option(help="fig5: the values of I", factory=lambda: list(FIG5_ITERS))
+    iters: typing.Optional[typing.List[int]] = option(None, "fig5: the values of I (none: the protocol's; quick "
+                                                      "and paper: " + ", ".join(map(str, FIG5_ITERS)) + ")")
     width: typing.Optional[float] = option(None, "fig5: ResNet18 width multiplier (none: the protocol's)")
 
     def validate(self):
@@ -99,12 +132,15 @@ class CSPlan(StudyOptions):
                 raise UsageError(f"--{name.replace('_', '-')}: only with --study "
                                  f"{'table5' if self.study == 'fig5' else 'fig5'}")
         self.models = check_choices("models", self.models, ("cnn1", "cnn2"))
-        self.methods = check_choices("methods", self.methods, tuple(METHODS))
+        if self.methods is not None:
+            known = ARMS if "arms" in PROTOCOLS.get(self.protocol, {}).get("table5", {}) else METHODS
+            self.methods = check_choices("methods", self.methods, tuple(known))
         check_int("init_iters", self.init_iters, 0, none_ok=True)
         check_number("beta", self.beta, positive=False, none_ok=True)
-        if not self.iters:
-            raise UsageError("--iters: expected at least one value")
-        self.iters = [check_int("iters", i, 0) for i in self.iters]
+        if self.iters is not None:
+            if not self.iters:
+                raise UsageError("--iters: expected at least one value")
+            self.iters = [check_int("iters", i, 0) for i in self.iters]
         check_number("width", self.width, none_ok=True)
         return self
 

@@ -54,7 +54,7 @@ __all__ = ["NOT_IDENTITY", "identity", "Run", "make_run", "group_name", "thin_st
 
 #: TrainConfig fields that do not change a run's numbers: a result may differ from the plan in these only.
 NOT_IDENTITY = ("out_dir", "data_root", "device", "progress", "threads")
-PROTOCOL_CHOICES = ("quick", "paper")
+PROTOCOL_CHOICES = ("quick", "converged", "paper")
 EXECUTORS = ("local", "ray")
 
 
@@ -411,7 +411,8 @@ class StudyOptions:
     """What a study plans: the protocol, seeds, overrides of the protocol's settings, where things go."""
 
     study: str = option("", "which table or figure")
-    protocol: str = option("quick", "quick: a 2-core CPU budget; paper: the paper's settings (for a GPU)",
+    protocol: str = option("quick", "quick: a 2-core CPU budget (early training); converged: trained to a "
+                           "flat baseline curve on a 2-core CPU, with controls; paper: the paper's settings (for a GPU)",
                            choices=PROTOCOL_CHOICES)
     seeds: typing.Optional[typing.List[int]] = option(None, "seeds (none: the protocol's)")
     epochs: typing.Optional[int] = option(None, "training epochs (none: the protocol's)")
