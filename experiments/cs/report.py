@@ -13,6 +13,7 @@ from experiments.common.report import figure_lines, fmt_g, markdown_table, pm, p
 from experiments.common.stats import mean_std
 from experiments.training.results import collect, describe_settings
 
+from .converged_report import converged_section
 from .figures import fig5_figures, table5_figures
 from .metrics import table5_rows, verdict
 from .spec import METHOD_LABELS, MODEL_LABELS, PAPER_TABLE5, PROTOCOLS, TABLE5_COMMON
@@ -22,7 +23,7 @@ __all__ = ["write_report"]
 
 def _kv(d: dict) -> str:
     return ", ".join(f"{k}={'all' if v is None else ('/'.join(map(str, v)) if isinstance(v, tuple) else v)}"
-                     for k, v in d.items())
+                     for k, v in d.items() if k != "arms")
 
 
 def _describe_runs(records) -> str:
@@ -179,7 +180,9 @@ def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
         lines += ["No results yet. Run `python -m experiments cs run --study table5 --protocol quick`.", ""]
     for group, exps in groups.items():
         lines += [f"## Results: `{group}`", ""]
-        if exps.get("table5"):
+        if exps.get("table5") and protocol_of(group) == "converged":
+            lines += converged_section(group, exps["table5"], out_dir, figures=figures)
+        elif exps.get("table5"):
             figs = table5_figures(group, exps["table5"], out_dir) if figures else []
             lines += _table5_section(group, exps["table5"], figs)
         if exps.get("fig5"):

@@ -1,0 +1,178 @@
+"""The converged Table 5 section of the CS report: convergence, learning curves (plain and BatchNorm-
+recalibrated), the arms with paired differences, the claims table, and what is still missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from experiments.common.claims import CLAIM_HEADERS, adjust, claims_table
+from experiments.common.power import min_detectable_effect
+from experiments.common.report import figure_lines, fmt_g, markdown_table, pyplot, save_figure
+from experiments.common.stats import mean_std
+
+from .converged import FLAT_PP, TARGET_BELOW_PP, WINDOW, baseline_of, by_arm, convergence, cs_claims, paired
+from .spec import ARM_LABELS, ARMS, CONVERGED_ARMS, MODEL_LABELS, PROTOCOLS
+
+__all__ = ["converged_section", "converged_claims"]
+
+_COLORS = {"baseline": "k", "alg1": "tab:blue", "alg2": "tab:orange", "rescale": "tab:green",
+           "directions": "tab:red", "alg1n": "tab:purple", "bf16": "tab:gray"}
+
+
+def _color(arm):
+    return _COLORS.get(arm.removesuffix("-m"), "tab:brown")
+
+
+def _mean_curve(runs: dict, key: str):
+    curves = [dict(n[key]) for n in runs.values() if n[key]]
+    if not curves:
+        return None, None
+    epochs = sorted(set.intersection(*(set(c) for c in curves)))
+    a = np.asarray([[c[e] for e in epochs] for c in curves]) * 100
+    return np.asarray(epochs), a
+
+
+def _curves_figure(arms: dict, out_dir: Path, group: str) -> list[tuple[str, str]]:
+    plt = pyplot()
+    panels = [("CNN1, SGD without momentum (the paper's)", "cnn1", [a for a in ARMS if not a.endswith("-m")]),
+              ("CNN1, SGD momentum 0.9", "cnn1", [a for a in ARMS if a.endswith("-m")]),
+              ("CNN2", "cnn2", ["baseline", "alg1"])]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), squeeze=False)
+    for ax, (title, model, names) in zip(axes[0], panels):
+        for arm in names:
+            runs = arms.get((model, arm))
+            if not runs:
+                continue
+            e, a = _mean_curve(runs, "curve")
+            if e is None:
+                continue
+            ax.plot(e, a.mean(0), color=_color(arm), lw=2.2 if arm.startswith("baseline") else 1.3,
+                    label=f"{arm} (n={a.shape[0]})")
+            if a.shape[0] > 1:
+                ax.fill_between(e, a.min(0), a.max(0), color=_color(arm), alpha=0.12, lw=0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy %, BatchNorm recalibrated")
+        ax.grid(alpha=0.3)
+        if ax.get_lines():
+            ax.legend(fontsize=7, loc="lower right")
+        lo = [ln.get_ydata().min() for ln in ax.get_lines()]
+        if lo:
+            ax.set_ylim(max(min(lo) - 1, 60), None)
+    name = f"converged_curves_{group}.png"
+    made = [("Learning curves of the converged design: recalibrated test accuracy per epoch, mean over seeds "
+             "(band: min-max).", save_figure(fig, out_dir / "figures", name))]
+    # plain vs recalibrated: where the eval-mode test is decided by stale running statistics
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), squeeze=False)
+    for ax, arm in zip(axes[0], ("baseline", "alg1")):
+        runs = arms.get(("cnn1", arm))
+        if not runs:
+            continue
+        for key, style, what in (("curve_plain", "--", "eval-mode BN as trained"),
+                                 ("curve", "-", "BN recalibrated")):
+            e, a = _mean_curve(runs, key)
+            if e is not None:
+                ax.plot(e, a.mean(0), ls=style, color=_color(arm), label=what)
+        ax.set_title(f"CNN1 {ARM_LABELS[arm]}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy %")
+        ax.grid(alpha=0.3)
+        if ax.get_lines():
+            ax.legend(fontsize=8)
+    name2 = f"converged_recal_{group}.png"
+    made.append(("Plain eval-mode test accuracy (dashed) against the BatchNorm-recalibrated test (solid), mean over "
+                 "seeds.", save_figure(fig, out_dir / "figures", name2)))
+    return made
+
+
+def _pct(v):
+    return "–" if v is None else f"{100 * v:.2f}"
+
+
+def converged_claims(records, group: str) -> list:
+    """The CS claims of a converged group, unadjusted (the README's table adjusts the whole family)."""
+    return cs_claims(by_arm(records), group)
+
+
+def converged_section(group: str, records, out_dir, *, figures: bool = True) -> list[str]:
+    """Markdown lines of the converged Table 5 section of ``group``."""
+    out_dir = Path(out_dir)
+    arms = by_arm(records)
+    p = PROTOCOLS["converged"]["table5"]
+    planned = {(m, a) for m, a in CONVERGED_ARMS}
+    seeds = sorted({s for runs in arms.values() for s in runs})
+    r0 = records[0]
+    c0 = r0["config"]
+    spe = max(1, -(-r0["summary"]["train_size"] // c0["batch_size"]))
+    lines = [f"### Table 5, converged design — group `{group}`", "",
+             f"{r0['summary']['train_size']:,} training / {r0['summary']['test_size']:,} test images "
+             f"(first {c0['train_per_class']} / {c0['test_per_class']} per class), CNN1 and CNN2 at width "
+             f"×{c0['width']:g} ({MODEL_LABELS['cnn1']} {int(64 * c0['width'])} channels per block, "
+             f"{MODEL_LABELS['cnn2']} {int(128 * c0['width'])}), SGD lr {c0['lr']}, batch {c0['batch_size']}, "
+             f"{c0['epochs']} epochs of {spe} steps, no weight decay, no augmentation; every arm of a seed starts "
+             "from the same weights and sees the same data order. Recalibrated test: BatchNorm running statistics "
+             f"re-estimated on {c0['bn_recal_batches']} training batches every {c0['bn_recal_every']} epochs and at "
+             f"the last. Seeds with results: {', '.join(map(str, seeds))}.",
+             "", f"What differs from the paper: Fashion-MNIST instead of CIFAR-10, {r0['summary']['train_size']:,} "
+             f"training images instead of 50,000, width ×{c0['width']:g}, {c0['epochs']} epochs of {spe} steps "
+             f"({c0['epochs'] * spe:,} steps) instead of 100 of 98 (9,800), one thread per run on a 2-core CPU. "
+             "Kept: the optimiser (SGD lr 0.01, batch 512, no momentum; the momentum arms add 0.9), Algorithm 1 "
+             "(I = 500 Adam steps, lr 1e-3) and Algorithm 2 (β = 0.001).", ""]
+    # convergence
+    conv = convergence(arms)
+    rows = [[MODEL_LABELS[c["model"]], ARM_LABELS[c["arm"]], c["n"],
+             "–" if c["slope"] is None else f"{c['slope']:+.3f}", "yes" if c["flat"] else "no"] for c in conv]
+    lines += [f"**Convergence** — criterion: the least-squares slope of the baseline's recalibrated test accuracy "
+              f"over the last {WINDOW} epochs is below {FLAT_PP} pp per epoch (mean over seeds).", "",
+              markdown_table(rows, headers=["model", "baseline", "seeds", "final slope (pp / epoch)", "flat"]), ""]
+    # arms table
+    rows = []
+    for m, a in CONVERGED_ARMS:
+        runs = arms.get((m, a))
+        if not runs:
+            continue
+        ms = {k: mean_std([n[k] for n in runs.values()]) for k in ("top", "top_recal", "final_recal", "final_plain",
+                                                                    "final_train", "knorm0", "lcs0", "lcs0_norm",
+                                                                    "seconds")}
+        base = (m, baseline_of(a))
+        if base != (m, a):
+            x, y = paired(arms, base, (m, a), "top_recal")
+            d = [100 * (q - p_) for p_, q in zip(x, y)]
+            dtxt = f"{np.mean(d):+.2f} ± {np.std(d, ddof=1):.2f}" if len(d) > 1 else (f"{d[0]:+.2f}" if d else "–")
+        else:
+            dtxt = "–"
+        rows.append([MODEL_LABELS[m], ARM_LABELS[a], len(runs), _pct(ms["top"][0]), _pct(ms["top_recal"][0]),
+                     _pct(ms["final_recal"][0]), _pct(ms["final_plain"][0]), _pct(ms["final_train"][0]), dtxt,
+                     fmt_g(ms["knorm0"][0]), fmt_g(ms["lcs0"][0]), fmt_g(ms["lcs0_norm"][0]),
+                     fmt_g(ms["seconds"][0], 3)])
+    lines += ["**Arms** (means over seeds; accuracies %; Δ = paired difference of the recalibrated top accuracy "
+              "with the arm's baseline, mean ± SD over seeds, pp):", "",
+              markdown_table(rows, headers=["model", "arm", "seeds", "top test (paper's metric)", "top, recalibrated",
+                                            f"final {WINDOW} ep., recalibrated", f"final {WINDOW} ep., plain",
+                                            "final train", "Δ top recal. vs baseline", "kernel norm at start",
+                                            "L_CS at start", "scale-free L_CS at start", "run s"]), ""]
+    # power
+    x, y = paired(arms, ("cnn1", "baseline"), ("cnn1", "alg1"), "top_recal")
+    if len(x) >= 2:
+        sd = float(np.std([100 * (q - p_) for p_, q in zip(x, y)], ddof=1))
+        if sd > 0:
+            lines += [f"**Power** — the paired differences Algorithm 1 − baseline (CNN1) have SD {sd:.2f} pp over "
+                      f"{len(x)} seeds; with that SD a paired t test at 5 % has 80 % power for effects of "
+                      f"{min_detectable_effect(sd, len(x)):.2f} pp at n = {len(x)} and "
+                      f"{min_detectable_effect(sd, 5):.2f} pp at n = 5 (the paper's effect: +4.50 pp).", ""]
+    claims = adjust(cs_claims(arms, group))
+    lines += ["**Claims** (this group alone; Holm adjustment over its rows; rule in `experiments/common/claims.py`):",
+              "", markdown_table(claims_table(claims), headers=CLAIM_HEADERS, numparse=False), ""]
+    missing = sorted(f"{m}-{a}-s{s}" for m, a in planned for s in p["seeds"] if s not in arms.get((m, a), {}))
+    if missing:
+        lines += [f"**Still to run** ({len(missing)} of {len(planned) * len(p['seeds'])}): "
+                  + ", ".join(f"`{x}`" for x in missing[:60]) + (" …" if len(missing) > 60 else "")
+                  + ". `python -m experiments cs run --study table5 --protocol converged --jobs 2` runs them "
+                  "(done runs are skipped, interrupted ones resume).", ""]
+    if figures and records:
+        lines += figure_lines(_curves_figure(arms, out_dir, group))
+    lines += [f"Steps to target: SGD steps until the recalibrated test accuracy first reaches the baseline's mean "
+              f"final accuracy minus {TARGET_BELOW_PP:g} pp (resolution: {c0['bn_recal_every']} epochs).", ""]
+    return lines

@@ -1,0 +1,43 @@
+"""The claims table's decision rule: each verdict on a constructed case, and Holm's family adjustment."""
+
+import pytest
+
+from experiments.common.claims import Claim, adjust, claims_table, decide, paired_claim
+
+
+def _c(diff, ci, p=None, paper_effect=None, margin=None):
+    return Claim("P", "c", "proto", paper_effect=paper_effect, n=5, diff=diff, ci=ci, p=p, margin=margin)
+
+
+@pytest.mark.parametrize("claim,want", [
+    (_c(3.0, (1.0, 5.0), p=0.01, paper_effect=4.5), "supported"),
+    (_c(-3.0, (-5.0, -1.0), p=0.01, paper_effect=4.5), "not supported"),          # significant, wrong sign
+    (_c(0.2, (-0.5, 0.9), p=0.4, paper_effect=4.5), "not supported"),             # rules out the paper's +4.5
+    (_c(1.0, (-1.0, 5.0), p=0.2, paper_effect=4.5), "undecided at this power"),   # holds 0 and +4.5
+    (_c(-1.0, (-3.0, 0.5), p=0.2, paper_effect=-2.0), "undecided at this power"),
+    (_c(-1.0, (-1.5, 0.5), p=0.2, paper_effect=-2.0), "not supported"),           # negative claim, ruled out
+    (_c(0.1, (-0.3, 0.4), margin=0.5), "supported"),                              # equivalence within ±0.5
+    (_c(0.1, (-0.7, 0.4), margin=0.5), "undecided at this power"),
+    (_c(1.0, (0.6, 1.4), margin=0.5), "not supported"),
+    (_c(None, None), "undecided at this power"),
+])
+def test_decision_rule(claim, want):
+    assert decide(claim) == want
+
+
+def test_paired_claim_numbers_and_adjustment():
+    a = [0.80, 0.81, 0.82, 0.79]
+    b = [0.83, 0.845, 0.85, 0.815]
+    c = paired_claim("CS", "x", a, b, protocol="p", paper_effect=4.5, scale=100)
+    assert c.n == 4 and c.diff == pytest.approx(3.0)      # differences 3, 3.5, 3, 2.5 pp
+    assert c.ci[0] < c.diff < c.ci[1] and c.p < 0.01 and c.mde is not None
+    # a second, null comparison in the family: Holm multiplies the smallest p by 2
+    d = paired_claim("CS", "y", a, [x + e for x, e in zip(a, (0.01, -0.01, 0.005, -0.004))], protocol="p",
+                     paper_effect=2.5, scale=100)
+    fam = adjust([c, d])
+    assert c.p < d.p
+    assert fam[0].p_adj == pytest.approx(2 * c.p) and fam[1].p_adj == pytest.approx(max(2 * c.p, d.p))
+    assert fam[0].verdict == "supported" and fam[1].verdict == "not supported"
+    assert len(claims_table(fam)[0]) == 10
+    one = paired_claim("CS", "z", [0.8], [0.9], protocol="p", paper_effect=1.0, scale=100)
+    assert one.ci is None and one.verdict == "undecided at this power" and one.n == 1

@@ -1,0 +1,105 @@
+"""The converged CS design: its plan (arms, pairing, seed order), arm recognition, the per-run numbers,
+and every arm end to end on a tiny Fashion-MNIST-format fixture, through the report and its claims table."""
+
+import json
+
+import pytest
+
+from experiments.__main__ import main
+from experiments.cs.converged import arm_of, by_arm, convergence, cs_claims, run_numbers
+from experiments.cs.run import fig5_runs, table5_runs
+from experiments.cs.spec import ARMS, CONVERGED_ARMS, CSPlan
+from experiments.common.cli import UsageError
+from tests.training_fixtures import write_fashion_mnist
+
+
+def test_plan_pairs_every_arm_of_a_seed():
+    runs = table5_runs(CSPlan(protocol="converged").validate())
+    assert len(runs) == len(CONVERGED_ARMS) * 3
+    # seed-major: the first len(arms) runs are seed 0's
+    assert [r.config.seed for r in runs] == [s for s in (0, 1, 2) for _ in CONVERGED_ARMS]
+    for s in (0, 1, 2):
+        cfgs = [r.config for r in runs if r.config.seed == s]
+        # pairing: the same seed drives the initial weights and the data order of every arm
+        assert {(c.train_per_class, c.test_per_class, c.epochs, c.batch_size, c.lr, c.width) for c in cfgs} == \
+            {(500, 500, 60, 512, 0.01, 0.5)}
+        assert all(c.bn_recal_batches == 4 and c.memory_format == "channels_last" for c in cfgs)
+    got = {(r.config.model, arm_of(r.config.to_dict())) for r in runs}
+    assert got == set(CONVERGED_ARMS)
+    assert len({r.config.out_dir for r in runs}) == len(runs)
+    only = table5_runs(CSPlan(protocol="converged", models=["cnn1"], methods=["rescale", "bf16"], seeds=[4]).validate())
+    assert [r.name for r in only] == ["cnn1-rescale-s4", "cnn1-bf16-s4"]
+    with pytest.raises(UsageError, match="--methods"):
+        CSPlan(protocol="quick", methods=["rescale"]).validate()      # the quick protocol has no controls
+
+
+def test_fig5_plan_has_rescale_twins():
+    runs = fig5_runs(CSPlan(study="fig5", protocol="converged").validate())
+    names = [r.name for r in runs if r.config.seed == 0]
+    assert names == ["resnet18-I0-s0", "resnet18-I10-s0", "resnet18-I50-s0", "resnet18-I200-s0",
+                     "resnet18-I50-rescale-s0", "resnet18-I200-rescale-s0"]
+    twin = next(r.config for r in runs if r.name == "resnet18-I50-rescale-s0")
+    assert twin.cs_init_iters == 50 and twin.cs_init_apply == "norms" and twin.width == 0.25
+
+
+def test_every_arm_is_recognised_from_its_config():
+    for name, fields in ARMS.items():
+        assert arm_of(fields) == name
+    assert arm_of({"cs_init_iters": 500, "cs_beta": 0.001}) is None          # not an arm of the design
+
+
+def _rec(seed, accs, recal_every=2, epochs=None, **cfg):
+    epochs = epochs or len(accs)
+    hist = [{"epoch": 0, "test_acc": None, "test_acc_recal": None, "train_acc": None, "l_cs": 10.0,
+             "l_cs_normalized": 1.0, "conv_kernel_norm": 1.0}]
+    for e, a in enumerate(accs, start=1):
+        hist.append({"epoch": e, "test_acc": a - 0.01, "train_acc": a + 0.05, "l_cs": 5.0,
+                     "test_acc_recal": a if (e % recal_every == 0 or e == epochs) else None})
+    return {"status": "done", "config": {"model": "cnn1", "seed": seed, "batch_size": 512, **cfg},
+            "summary": {"best_test_acc": max(accs) - 0.01, "train_size": 5000, "wall_seconds": 1.0},
+            "history": hist}
+
+
+def test_run_numbers_slope_final_and_steps_to_target():
+    flat = [0.5 + 0.01 * min(e, 20) for e in range(1, 41)]       # climbs 1 pp / epoch to epoch 20, then flat
+    n = run_numbers(_rec(0, flat))
+    assert n["slope"] == pytest.approx(0.0, abs=1e-9) and n["final_recal"] == pytest.approx(0.70)
+    assert n["top_recal"] == pytest.approx(0.70) and n["steps_per_epoch"] == 10
+    rising = [0.5 + 0.002 * e for e in range(1, 41)]               # 0.2 pp / epoch throughout
+    assert run_numbers(_rec(0, rising))["slope"] == pytest.approx(0.2, rel=1e-9)
+    arms = by_arm([_rec(s, flat) for s in (0, 1)] + [_rec(s, [a + 0.02 for a in flat], cs_init_iters=500)
+                                                    for s in (0, 1)])
+    # target: the baseline's final 70 % minus 1 pp = 69 %, reached at epoch 20 (baseline) and 18 (alg1, +2 pp)
+    assert arms[("cnn1", "baseline")][0]["steps_to_target"] == 200
+    assert arms[("cnn1", "alg1")][1]["steps_to_target"] == 180
+    conv = convergence(arms)
+    assert conv == [{"model": "cnn1", "arm": "baseline", "slope": pytest.approx(0.0, abs=1e-9),
+                     "slopes": [pytest.approx(0.0, abs=1e-9)] * 2, "flat": True, "n": 2}]
+    claims = cs_claims(arms, "converged")
+    gain = next(c for c in claims if c.claim.startswith("CNN1: Algorithm 1 (I = 500)"))
+    assert gain.diff == pytest.approx(2.0) and gain.ci == pytest.approx((2.0, 2.0))
+    faster = next(c for c in claims if "accelerates" in c.claim)
+    assert faster.diff == pytest.approx(-20.0) and faster.unit == "steps" and faster.verdict == "supported"
+
+
+def test_every_arm_end_to_end_through_the_report(tmp_path):
+    data = tmp_path / "fm"
+    write_fashion_mnist(data, 6, 2)
+    out, runs, rep = tmp_path / "out", tmp_path / "runs", tmp_path / "rep"
+    args = ["cs", "run", "--study", "table5", "--protocol", "converged", "--seeds", "0", "1", "--epochs", "2",
+            "--train-per-class", "6", "--test-per-class", "2", "--init-iters", "3", "--tag", "ci", "--out", str(out),
+            "--runs-dir", str(runs), "--data-root", str(data), "--no-progress", "--no-report", "--jobs", "2"]
+    assert main(args) == 0
+    res = out / "results" / "converged-ci" / "table5"
+    recs = [json.loads(p.read_text()) for p in sorted(res.glob("*.json"))]
+    assert len(recs) == 2 * len(CONVERGED_ARMS)
+    assert {(r["config"]["model"], arm_of(r["config"])) for r in recs} == set(CONVERGED_ARMS)
+    for r in recs:
+        assert r["status"] == "done" and r["history"][-1]["test_acc_recal"] is not None
+        if r["config"]["cs_init_apply"] == "norms":
+            assert r["cs_init"]["layer_norms_final"] == pytest.approx(r["cs_init"]["layer_norms_alg1"], rel=1e-5)
+    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
+    text = (rep / "REPORT.md").read_text()
+    assert "Table 5, converged design" in text and "**Claims**" in text and "Smaller models suffice" in text
+    assert "bf16 autocast leaves accuracy unchanged" in text and "Still to run" in text
+    assert (rep / "figures" / "converged_curves_converged-ci.png").stat().st_size > 1000
