@@ -22,6 +22,7 @@ EXPERIMENTS = {
     "cs": ("experiments.cs.cli", "CS paper CNN training: Table 5, Figures 1-3 and 5 analogues"),
     "mfd": ("experiments.mfd.cli", "MFD paper training: Tables I-IV analogues"),
     "pod": ("experiments.pod.cli", "POD paper training: Tables I, V-VII analogues"),
+    "claims": ("experiments.claims.cli", "one claims table over the CS, MFD and POD reports (Holm-adjusted)"),
 }
 
 PROG = "python -m experiments"

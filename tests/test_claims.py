@@ -41,3 +41,32 @@ def test_paired_claim_numbers_and_adjustment():
     assert len(claims_table(fam)[0]) == 10
     one = paired_claim("CS", "z", [0.8], [0.9], protocol="p", paper_effect=1.0, scale=100)
     assert one.ci is None and one.verdict == "undecided at this power" and one.n == 1
+
+
+def test_claims_report_adjusts_over_every_file_and_writes_only_its_out(tmp_path, capsys):
+    import dataclasses
+    import json
+
+    from experiments.__main__ import main
+
+    a = [0.80, 0.81, 0.82, 0.79]
+    strong = paired_claim("CS", "strong", a, [x + d for x, d in zip(a, (0.03, 0.035, 0.03, 0.025))],
+                          protocol="p", paper_effect=4.5, scale=100)
+    weak = paired_claim("MFD", "weak", a, [x + d for x, d in zip(a, (0.012, 0.002, 0.011, 0.001))],
+                        protocol="p", paper_effect=0.73, scale=100)
+    (tmp_path / "cs").mkdir()
+    (tmp_path / "mfd").mkdir()
+    (tmp_path / "cs" / "claims.json").write_text(json.dumps({"claims": [dataclasses.asdict(strong)]}))
+    (tmp_path / "mfd" / "claims.json").write_text(json.dumps({"claims": [dataclasses.asdict(weak)]}))
+    out = tmp_path / "out"
+    assert main(["claims", "report", "--inputs", str(tmp_path / "cs" / "claims.json"),
+                 str(tmp_path / "mfd" / "claims.json"), str(tmp_path / "nope.json"), "--out", str(out)]) == 0
+    got = json.loads((out / "claims.json").read_text())["claims"]
+    assert [r["p_adj"] for r in got] == pytest.approx([2 * strong.p, max(2 * strong.p, weak.p)])
+    text = (out / "CLAIMS.md").read_text()
+    assert "strong" in text and "weak" in text and "not found" in text and "nope.json" in text
+    assert sorted(p.name for p in out.iterdir()) == ["CLAIMS.md", "claims.json"]
+    (tmp_path / "bad.json").write_text(json.dumps({"claims": [{"paper": "x"}]}))
+    with pytest.raises(SystemExit) as e:
+        main(["claims", "report", "--inputs", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o2")])
+    assert e.value.code == 2 and "claims[0]" in capsys.readouterr().err and not (tmp_path / "o2").exists()

@@ -31,9 +31,17 @@ from dataclasses import dataclass
 
 from . import power, stats
 
-__all__ = ["Claim", "paired_claim", "decide", "adjust", "claims_table", "VERDICTS"]
+__all__ = ["Claim", "paired_claim", "decide", "adjust", "claims_table", "VERDICTS", "RULE"]
 
 VERDICTS = ("supported", "not supported", "undecided at this power")
+#: the rule, in the words the reports print above every claims table
+RULE = ("Rule: ours = the paired mean difference over seeds (treatment − control, same initial weights and "
+        "data order), 95 % t interval, paired t test with Holm's adjustment over the table. **supported**: "
+        "Holm p < 0.05 with the claimed sign; **not supported**: Holm p < 0.05 with the opposite sign, or the "
+        "interval excludes the paper's effect; **undecided at this power**: the interval holds 0 and the "
+        "paper's effect. Equivalence rows (a ±margin, no paper effect): supported when the whole interval lies "
+        "within the margin. MDE: the smallest effect the paired t test finds with 80 % power at this n and "
+        "the observed SD of the differences.")
 
 
 @dataclass

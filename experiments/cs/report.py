@@ -5,15 +5,16 @@ directory (Table 5 analogue with verdicts, what Algorithm 1 does to the kernels,
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
-from experiments.common.io import write_text_atomic
+from experiments.common.io import write_json_atomic, write_text_atomic
 from experiments.common.report import figure_lines, fmt_g, markdown_table, pm, protocol_of, regenerate_block
 from experiments.common.stats import mean_std
 from experiments.training.results import collect, describe_settings
 
-from .converged_report import converged_section
+from .converged_report import converged_claims, converged_section
 from .figures import fig5_figures, table5_figures
 from .metrics import table5_rows, verdict
 from .spec import METHOD_LABELS, MODEL_LABELS, PAPER_TABLE5, PROTOCOLS, TABLE5_COMMON
@@ -188,9 +189,13 @@ def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
         if exps.get("fig5"):
             figs = fig5_figures(group, exps["fig5"], out_dir) if figures else []
             lines += _fig5_section(group, exps["fig5"], figs)
+    claims = [dataclasses.asdict(c) for g, exps in groups.items() if protocol_of(g) == "converged" and exps.get("table5")
+              for c in converged_claims(exps["table5"], g)]
+    write_json_atomic(out_dir / "claims.json", {"claims": claims})
     lines += ["## Regenerate", "", *regenerate_block([
         "python -m experiments cs run --study table5 --protocol quick   # runs missing Table 5 runs, then this report",
         "python -m experiments cs run --study fig5 --protocol quick     # Figure 5 analogue",
+        "python -m experiments cs run --study table5 --protocol converged --jobs 2   # the converged design",
         "python -m experiments cs report                                # this file and figures/ from the results"]),
         ""]
     path = out_dir / "REPORT.md"

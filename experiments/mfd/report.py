@@ -6,19 +6,23 @@ every table says which of its runs are missing and which command produces them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from experiments.common.io import write_text_atomic
+from experiments.common.io import write_json_atomic, write_text_atomic
 from experiments.common.report import (difference_sentence, figure_lines, fmt_g, markdown_table, missing_lines, pm,
                                        protocol_of, regenerate_block)
 from experiments.common.stats import mean_std
 from experiments.training.results import (accuracy_aggregates, accuracy_row, collect, expected_seeds,
                                           group_heading, missing_names)
 
+from experiments.training.converged_report import claims_lines, convergence_lines, curves_figure
+
+from .claims import by_lambda, mfd_claims
 from .figures import STAGE_LABELS, map_figures, stats_figures
 from .spec import (EXPERIMENT, LG_LAMBDAS, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE7,
                    PROTOCOLS, STAGES, lam_name, lg_lambda, run_name, study_lgs, study_seeds)
@@ -205,6 +209,18 @@ def _bench_section(bench_jsons, results_dir) -> list[str]:
             "estimate of the intrinsic cost.", ""]
 
 
+def _converged_lines(group, records, out_dir, figures) -> list[str]:
+    """Convergence of the softmax control, learning curves and the claims table of a converged group."""
+    by = by_lambda(records)
+    arms = {("softmax" if lg is None else f"MFD lg λ = {lg:+g}"): [n for _, n in v.values()]
+            for lg, v in sorted(by.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))}
+    lines = [f"#### Converged-protocol verdicts — group `{group}`", ""]
+    lines += convergence_lines({"softmax": arms.get("softmax", [])})
+    if figures and records:
+        lines += figure_lines(curves_figure(arms, out_dir, f"{group}_curves.png", f"MFD, group {group}"))
+    return lines + claims_lines(mfd_claims(records, group))
+
+
 def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
     """Render the MFD report of the results under ``results_dir`` into ``out_dir``.
 
@@ -250,9 +266,14 @@ def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
         lines += ["No results yet: run `python -m experiments mfd run --study compare --protocol quick` (Tables I, "
                   "III, IV, dead channels, Fig. 4-5) and `python -m experiments mfd run --study lambda --protocol "
                   "quick` (Table II).", ""]
+    claims = []
     for group, exps in groups.items():
         if exps.get(EXPERIMENT):
             lines += _mfd_section(group, exps[EXPERIMENT], out_dir, figures)
+            if protocol_of(group) == "converged":
+                lines += _converged_lines(group, exps[EXPERIMENT], out_dir, figures)
+                claims += mfd_claims(exps[EXPERIMENT], group)
+    write_json_atomic(out_dir / "claims.json", {"claims": [dataclasses.asdict(c) for c in claims]})
     lines += _bench_section(bench_jsons, results_dir)
     lines += ["## Regenerate", "", *regenerate_block([
         "python -m experiments mfd run --study compare --protocol quick   # Tables I, III, IV, dead channels, Fig. 4-5",

@@ -152,17 +152,18 @@ class PODTrainer(Trainer):
         return loss, logits, parts
 
     @torch.no_grad()
-    def evaluate(self):
+    def evaluate(self, model=None):
         if self.cfg.head != "pedcc":
-            return super().evaluate()
-        self.model.eval()
+            return super().evaluate(model)
+        model = self.model if model is None else model
+        model.eval()
         loss_sum, correct, n = 0.0, 0, 0
-        with capture_stages(self.model, ["backbone"], detach=True) as feats:
+        with capture_stages(model, ["backbone"], detach=True) as feats:
             for x, y in self.test_loader:
                 with self.autocast():
-                    logits = self.model(x).float()
+                    logits = model(x).float()
                 latent = feats["backbone"].float()
-                loss_sum += float(cosine_loss(latent, y, self.centroids.float())) * int(y.shape[0])
+                loss_sum += float(cosine_loss(latent, y, model.pedcc.centroids.float())) * int(y.shape[0])
                 correct += int((logits.argmax(1) == y).sum())
                 n += int(y.shape[0])
         return loss_sum / max(n, 1), correct / max(n, 1)

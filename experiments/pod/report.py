@@ -6,18 +6,22 @@ every table says which of its runs are missing and which command produces them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from experiments.common.io import write_text_atomic
+from experiments.common.io import write_json_atomic, write_text_atomic
 from experiments.common.report import (difference_sentence, figure_lines, fmt_g, markdown_table, missing_lines, pm,
                                        protocol_of, pyplot, regenerate_block, save_figure, sweep_vs_paper)
 from experiments.common.stats import mean_std
 from experiments.training.results import (accuracy_aggregates, accuracy_row, collect, expected_seeds,
                                           group_heading, missing_names)
 
+from experiments.training.converged_report import claims_lines, convergence_lines, curves_figure
+
+from .claims import by_method, pod_claims
 from .spec import (DIMS, EXPERIMENT, GDA_SHRINK, PAPER_TABLE1, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, PROTOCOLS,
                    expected_names, method_of)
 
@@ -170,6 +174,19 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     return out
 
 
+def _converged_lines(group, records, out_dir, figures) -> list[str]:
+    """Convergence of the softmax control, learning curves and the claims table of a converged group."""
+    by = by_method(records)
+    order = {"softmax": 0, "cosine": 1, "pod": 2}
+    arms = {(m if n is None else f"{m} n={n}"): [x for _, x in v.values()]
+            for (m, n), v in sorted(by.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or 0))}
+    lines = [f"#### Converged-protocol verdicts — group `{group}`", ""]
+    lines += convergence_lines({"softmax": arms.get("softmax", [])})
+    if figures and records:
+        lines += figure_lines(curves_figure(arms, out_dir, f"{group}_curves.png", f"POD, group {group}"))
+    return lines + claims_lines(pod_claims(records, group))
+
+
 def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
     """Render the POD report of the results under ``results_dir`` into ``out_dir``.
 
@@ -212,9 +229,14 @@ def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
     if not groups:
         lines += ["No results yet: run `python -m experiments pod run --study table6 --protocol quick`, then "
                   "`--study table5` and `--study dims`.", ""]
+    claims = []
     for group, exps in groups.items():
         if exps.get(EXPERIMENT):
             lines += _pod_section(group, exps[EXPERIMENT], out_dir, figures)
+            if protocol_of(group) == "converged":
+                lines += _converged_lines(group, exps[EXPERIMENT], out_dir, figures)
+                claims += pod_claims(exps[EXPERIMENT], group)
+    write_json_atomic(out_dir / "claims.json", {"claims": [dataclasses.asdict(c) for c in claims]})
     lines += ["## Regenerate", "", *regenerate_block([
         "python -m experiments pod run --study table6 --protocol quick   # Tables VI and VII",
         "python -m experiments pod run --study table5 --protocol quick   # Table V (reuses the POD n = 256 runs)",

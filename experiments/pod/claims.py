@@ -1,0 +1,68 @@
+"""The POD paper's claims decided on a converged group: paired by seed (softmax, Cosine loss, POD loss at
+n = 256), on the BatchNorm-recalibrated top test accuracy (:mod:`experiments.training.curves`) and the
+post-training classifiers (:mod:`experiments.pod.metrics`).
+
+Example
+-------
+>>> pod_claims([], "converged")
+[]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from experiments.common.claims import paired_claim
+from experiments.training.curves import TARGET_BELOW_PP, run_numbers, steps_to
+
+from .spec import PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, method_of
+
+__all__ = ["pod_claims", "by_method"]
+
+
+def by_method(records) -> dict:
+    """``{(method, n or None): {seed: (record, run_numbers)}}``."""
+    out: dict = defaultdict(dict)
+    for r in records:
+        m = method_of(r["config"])
+        out[(m, None if m == "softmax" else r["config"]["feature_dim"])][r["config"]["seed"]] = (r, run_numbers(r))
+    return dict(out)
+
+
+def _pair(by, a, b, value):
+    seeds = sorted(set(by.get(a, {})) & set(by.get(b, {})))
+    return [value(*by[a][s]) for s in seeds], [value(*by[b][s]) for s in seeds]
+
+
+def pod_claims(records, protocol: str) -> list:
+    """The rows (unadjusted) of the POD paper's claims that ``records`` can decide."""
+    by = by_method(records)
+    top = lambda _r, n: n["top_recal"]          # noqa: E731
+    soft, cos, pod = ("softmax", None), ("cosine", 256), ("pod", 256)
+    rows = []
+    for a, b, table, paper, what in ((soft, pod, "VI", PAPER_TABLE6, "POD loss beats softmax"),
+                                     (cos, pod, "V", PAPER_TABLE5, "POD loss beats the Cosine loss alone")):
+        x, y = _pair(by, a, b, top)
+        if x:
+            eff = paper["CIFAR-10"][1] - paper["CIFAR-10"][0]
+            rows.append(paired_claim("POD", f"{what} (Table {table}, n = 256)", x, y, protocol=protocol,
+                                     paper_effect=eff, scale=100, paper_text=f"{eff:+.2f} pp (CIFAR-10)"))
+    runs = by.get(pod, {})
+    cos_acc = [(r.get("measure") or {}).get("cosine_acc") for r, _ in runs.values()]
+    gda_acc = [(r.get("measure") or {}).get("gda_acc") for r, _ in runs.values()]
+    if runs and None not in cos_acc + gda_acc:
+        eff = PAPER_TABLE7["CIFAR-10"][1] - PAPER_TABLE7["CIFAR-10"][0]
+        rows.append(paired_claim("POD", "A Gaussian discriminant on POD features does no better than the cosine rule "
+                                 "(Table VII)", cos_acc, gda_acc, protocol=protocol, paper_effect=eff, scale=100,
+                                 paper_text=f"{eff:+.2f} pp (CIFAR-10)"))
+    base = [n["final_recal"] for _, n in by.get(soft, {}).values() if n["final_recal"] is not None]
+    if base and runs:
+        target = sum(base) / len(base) - TARGET_BELOW_PP / 100
+        x, y = _pair(by, soft, pod, lambda _r, n: steps_to(n, target))
+        keep = [(p, q) for p, q in zip(x, y) if p is not None and q is not None]
+        if keep:
+            rows.append(paired_claim("POD", f"POD converges faster: SGD steps to softmax's final accuracy − "
+                                     f"{TARGET_BELOW_PP:g} pp", [p for p, _ in keep], [q for _, q in keep],
+                                     protocol=protocol, sign=-1, unit="steps", paper_text="faster",
+                                     note=f"{len(x) - len(keep)} pairs never reached it" if len(keep) < len(x) else ""))
+    return rows

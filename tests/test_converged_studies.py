@@ -1,0 +1,40 @@
+"""The converged protocols of the MFD and POD studies end to end on a tiny Fashion-MNIST-format fixture: runs
+with recalibrated tests, the converged section of each report, its claims.json, and the one claims table."""
+
+import json
+
+import pytest
+
+from experiments.__main__ import main
+from tests.training_fixtures import write_fashion_mnist
+
+
+@pytest.mark.parametrize("exp,study,names", [
+    ("mfd", "compare", {"Softmax + MFD", "stage 0's mean", "Stage 0's correlation", "The MFD loss falls"}),
+    ("pod", "table6", {"POD loss beats softmax", "Gaussian discriminant"}),
+])
+def test_converged_study_end_to_end(tmp_path, exp, study, names):
+    data = tmp_path / "fm"
+    write_fashion_mnist(data, 6, 2)
+    out, runs, rep = tmp_path / "out", tmp_path / "runs", tmp_path / "rep"
+    assert main([exp, "run", "--study", study, "--protocol", "converged", "--seeds", "0", "1", "--epochs", "2",
+                 "--train-per-class", "6", "--test-per-class", "2", "--tag", "ci", "--out", str(out), "--runs-dir",
+                 str(runs), "--data-root", str(data), "--no-progress", "--no-report", "--jobs", "2"]) == 0
+    recs = [json.loads(p.read_text()) for p in (out / "results" / "converged-ci" / exp).glob("*.json")]
+    assert len(recs) == 4
+    for r in recs:
+        c = r["config"]
+        assert c["bn_recal_batches"] == 8 and c["augment"] and c["width"] == 0.25 and c["lr_milestones"] == [15, 25]
+        assert r["history"][-1]["test_acc_recal"] is not None
+    assert main([exp, "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
+    text = (rep / "REPORT.md").read_text()
+    assert "Converged-protocol verdicts" in text and "**Convergence**" in text
+    claims = json.loads((rep / "claims.json").read_text())["claims"]
+    got = " | ".join(c["claim"] for c in claims)
+    for n in names:
+        assert n in got, (n, got)
+    assert all(c["protocol"] == "converged-ci" for c in claims)
+    assert all(c["n"] == 2 for c in claims if any(n in c["claim"] for n in names))       # paired over both seeds
+    assert (rep / "figures" / "converged-ci_curves.png").stat().st_size > 1000
+    assert main(["claims", "report", "--inputs", str(rep / "claims.json"), "--out", str(tmp_path / "all")]) == 0
+    assert len(json.loads((tmp_path / "all" / "claims.json").read_text())["claims"]) == len(claims)
