@@ -98,8 +98,14 @@ def test_every_arm_end_to_end_through_the_report(tmp_path):
         assert r["status"] == "done" and r["history"][-1]["test_acc_recal"] is not None
         if r["config"]["cs_init_apply"] == "norms":
             assert r["cs_init"]["layer_norms_final"] == pytest.approx(r["cs_init"]["layer_norms_alg1"], rel=1e-5)
+    assert main(["cs", "kernels", "--group", "converged-ci", "--results", str(out / "results"), "--runs-dir",
+                 str(runs), "--images", "8", "--resamples", "50", "--data-root", str(data)]) == 0
+    k = json.loads((out / "results" / "converged-ci" / "kernels.json").read_text())
+    assert len(k["runs"]) == 2 * (6 + 2) and all(len(r["layers"]) == 4 for r in k["runs"].values())
+    assert len(list((out / "results" / "converged-ci" / "kernels").glob("*.npz"))) == 16
     assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
     text = (rep / "REPORT.md").read_text()
+    assert "Trained kernels against their feature maps" in text
     assert "Table 5, converged design" in text and "**Claims**" in text and "Smaller models suffice" in text
     assert "bf16 autocast leaves accuracy unchanged" in text and "Still to run" in text
     assert (rep / "figures" / "converged_curves_converged-ci.png").stat().st_size > 1000

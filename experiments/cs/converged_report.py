@@ -12,10 +12,11 @@ from experiments.common.power import min_detectable_effect
 from experiments.common.report import figure_lines, fmt_g, markdown_table, pyplot, save_figure
 from experiments.common.stats import mean_std
 
+from .kernels import MEASURES
 from .converged import FLAT_PP, TARGET_BELOW_PP, WINDOW, baseline_of, by_arm, convergence, cs_claims, paired
 from .spec import ARM_LABELS, ARMS, CONVERGED_ARMS, MODEL_LABELS, PROTOCOLS
 
-__all__ = ["converged_section", "converged_claims"]
+__all__ = ["converged_section", "converged_claims", "kernels_lines"]
 
 _COLORS = {"baseline": "k", "alg1": "tab:blue", "alg2": "tab:orange", "rescale": "tab:green",
            "directions": "tab:red", "alg1n": "tab:purple", "bf16": "tab:gray"}
@@ -176,3 +177,35 @@ def converged_section(group: str, records, out_dir, *, figures: bool = True) -> 
     lines += [f"Steps to target: SGD steps until the recalibrated test accuracy first reaches the baseline's mean "
               f"final accuracy minus {TARGET_BELOW_PP:g} pp (resolution: {c0['bn_recal_every']} epochs).", ""]
     return lines
+
+
+def kernels_lines(kernels: dict | None) -> list[str]:
+    """The section of ``kernels.json`` (:mod:`experiments.cs.kernels`): per arm and layer, Spearman's ρ of
+    each kernel measure with the measured feature-map |cos F| across the layer's kernel pairs."""
+    if not kernels or not kernels.get("runs"):
+        return []
+    by: dict = {}
+    for run in kernels["runs"].values():
+        for i, layer in enumerate(run["layers"]):
+            by.setdefault((run["model"], run["arm"], i), []).append(layer)
+    rows = []
+    for (model, arm, i), layers in sorted(by.items(), key=lambda kv: (kv[0][0], list(ARMS).index(kv[0][1]), kv[0][2])):
+        row = [MODEL_LABELS[model], ARM_LABELS[arm], f"conv {i + 1} ({layers[0]['kernels']} kernels)", len(layers),
+               f"{np.mean([x['mean_abs_cos_F'] for x in layers]):.3f}", f"{np.mean([x['mean_abs_cos_K'] for x in layers]):.3f}"]
+        for k in MEASURES:
+            rho = [x[f"rho_{k}"] for x in layers]
+            lo = min(r[1] for r in rho if r[1] is not None) if any(r[1] is not None for r in rho) else None
+            hi = max(r[2] for r in rho if r[2] is not None) if any(r[2] is not None for r in rho) else None
+            row.append(f"{np.mean([r[0] for r in rho]):+.2f}" + ("" if lo is None else f" [{lo:+.2f}, {hi:+.2f}]"))
+        rows.append(row)
+    out = ["### Trained kernels against their feature maps (the 2-D claim after training)", "",
+           f"Per convolution of the converged networks and per pair of its kernels: Spearman's ρ between a kernel "
+           f"measure and the measured |cos F| of the two feature maps (mean over the first {kernels['images']} test "
+           "images; BatchNorm in train mode over that batch). Cells: mean ρ over seeds [lowest, highest end of the "
+           f"per-seed 95 % percentile bootstrap intervals over pairs, {kernels['resamples']} resamples]. "
+           "`python -m experiments cs kernels` computes it from the runs' final weights.", "",
+           markdown_table(rows, headers=["model", "arm", "layer", "seeds", "mean |cos F|", "mean |cos K|",
+                                         *(f"ρ({v}, |cos F|)" for v in MEASURES.values())], numparse=False), ""]
+    if kernels.get("missing_weights"):
+        out += [f"No final weights for: {', '.join(kernels['missing_weights'])}.", ""]
+    return out

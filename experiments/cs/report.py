@@ -9,12 +9,12 @@ import dataclasses
 from collections import defaultdict
 from pathlib import Path
 
-from experiments.common.io import write_json_atomic, write_text_atomic
+from experiments.common.io import read_json, write_json_atomic, write_text_atomic
 from experiments.common.report import figure_lines, fmt_g, markdown_table, pm, protocol_of, regenerate_block
 from experiments.common.stats import mean_std
 from experiments.training.results import collect, describe_settings
 
-from .converged_report import converged_claims, converged_section
+from .converged_report import converged_claims, converged_section, kernels_lines
 from .figures import fig5_figures, table5_figures
 from .metrics import table5_rows, verdict
 from .spec import METHOD_LABELS, MODEL_LABELS, PAPER_TABLE5, PROTOCOLS, TABLE5_COMMON
@@ -183,6 +183,8 @@ def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
         lines += [f"## Results: `{group}`", ""]
         if exps.get("table5") and protocol_of(group) == "converged":
             lines += converged_section(group, exps["table5"], out_dir, figures=figures)
+            kpath = Path(results_dir) / group / "kernels.json"
+            lines += kernels_lines(read_json(kpath) if kpath.is_file() else None)
         elif exps.get("table5"):
             figs = table5_figures(group, exps["table5"], out_dir) if figures else []
             lines += _table5_section(group, exps["table5"], figs)
