@@ -20,7 +20,7 @@ __all__ = ["table5_runs", "fig5_runs", "study_runs", "run_study"]
 
 def _overrides(opts) -> dict:
     return dict(epochs=opts.epochs, train_per_class=opts.train_per_class, test_per_class=opts.test_per_class,
-                data_root=opts.data_root)
+                data_root=opts.data_root, bn_recal_batches=opts.bn_recal_batches)
 
 
 def table5_runs(opts) -> list:

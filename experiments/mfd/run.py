@@ -24,7 +24,7 @@ def study_runs(opts, *, softmax: bool = True, stages=STAGES) -> list:
     """Softmax only (if ``softmax``) and softmax + MFD with ``λ = 10**lg`` for each lg of the study, for each
     seed (``opts``: :class:`~experiments.mfd.spec.MFDPlan`)."""
     overrides = dict(epochs=opts.epochs, train_per_class=opts.train_per_class, test_per_class=opts.test_per_class,
-                     data_root=opts.data_root, width=opts.width)
+                     data_root=opts.data_root, width=opts.width, bn_recal_batches=opts.bn_recal_batches)
     p, seeds = protocol_fields(PROTOCOLS, opts.protocol, EXPERIMENT, overrides, opts.seeds, table=opts.study)
     methods = ([("softmax", {})] if softmax else []) + [
         (lam_name(lg), dict(mfd_lambda=10.0 ** lg, mfd_stages=list(stages), capture=list(stages),

@@ -418,6 +418,8 @@ class StudyOptions:
     epochs: typing.Optional[int] = option(None, "training epochs (none: the protocol's)")
     train_per_class: typing.Optional[int] = option(None, "training images per class (none: the protocol's)")
     test_per_class: typing.Optional[int] = option(None, "test images per class (none: the protocol's)")
+    bn_recal_batches: typing.Optional[int] = option(None, "BatchNorm-recalibrated test on this many training batches "
+                                                    "(none: the protocol's; quick and paper: off)")
     tag: typing.Optional[str] = option(None, "results go to group <protocol>-<tag>: use it for settings other "
                                        "than the protocol's")
     out: str = option("", "output directory: results in OUT/results/<group>/..., the report in OUT")
@@ -438,6 +440,7 @@ class StudyOptions:
         check_int("epochs", self.epochs, 1, none_ok=True)
         check_int("train_per_class", self.train_per_class, 1, none_ok=True)
         check_int("test_per_class", self.test_per_class, 1, none_ok=True)
+        check_int("bn_recal_batches", self.bn_recal_batches, 0, none_ok=True)
         if self.tag is not None and not _TAG.fullmatch(self.tag):
             raise UsageError(f"--tag: expected letters, digits and _ . + - (not at the ends), got {self.tag!r}")
         check_out_dir("out", self.out)
