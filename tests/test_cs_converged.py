@@ -109,3 +109,20 @@ def test_every_arm_end_to_end_through_the_report(tmp_path):
     assert "Table 5, converged design" in text and "**Claims**" in text and "Smaller models suffice" in text
     assert "bf16 autocast leaves accuracy unchanged" in text and "Still to run" in text
     assert (rep / "figures" / "converged_curves_converged-ci.png").stat().st_size > 1000
+
+
+def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):
+    data = tmp_path / "fm"
+    write_fashion_mnist(data, 4, 2)
+    out, runs, rep = tmp_path / "out", tmp_path / "runs", tmp_path / "rep"
+    assert main(["cs", "run", "--study", "fig5", "--protocol", "converged", "--iters", "0", "50", "--seeds", "0", "1",
+                 "--epochs", "1", "--train-per-class", "4", "--test-per-class", "2", "--width", "0.125", "--tag", "ci",
+                 "--out", str(out), "--runs-dir", str(runs), "--data-root", str(data), "--no-progress",
+                 "--no-report", "--jobs", "2"]) == 0
+    names = sorted(p.stem for p in (out / "results" / "converged-ci" / "fig5").glob("*.json"))
+    assert names == sorted(f"resnet18-{a}-s{s}" for a in ("I0", "I50", "I50-rescale") for s in (0, 1))
+    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
+    text = (rep / "REPORT.md").read_text()
+    assert "Figure 5, converged design" in text and "I = 50 rescale twin" in text
+    claims = json.loads((rep / "claims.json").read_text())["claims"]
+    assert any("beats its rescale control" in c["claim"] and c["n"] == 2 for c in claims)

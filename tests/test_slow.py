@@ -94,4 +94,5 @@ def test_committed_training_reports_regenerate_from_their_results(tmp_path, expe
     assert (tmp_path / "REPORT.md").read_text() == (committed / "REPORT.md").read_text()
     figs = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert figs == sorted(p.name for p in (committed / "figures").iterdir()) and figs
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md", "figures"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md", "claims.json", "figures"]
+    assert (tmp_path / "claims.json").read_text() == (committed / "claims.json").read_text()

@@ -92,5 +92,5 @@ def test_run_and_report_write_only_into_the_given_directories(tmp_path, monkeypa
     assert (rep / "REPORT.md").read_text() == (out / "REPORT.md").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "fm", "out", "rep", "runs"]
     assert not any(cwd.iterdir())
-    assert sorted(p.name for p in rep.iterdir()) == ["REPORT.md", "figures"]
+    assert sorted(p.name for p in rep.iterdir()) == ["REPORT.md", "claims.json", "figures"]
     assert _tree(ROOT / "reports") == before

@@ -124,19 +124,25 @@ _WORDS = {"higher": "higher, beyond 2 standard errors", "lower": "lower, beyond 
 
 
 def difference_sentence(a, b, *, what: str, paper: float | None = None, scale: float = 100.0,
-                        unit: str = "pp") -> str:
-    """``mean(b) - mean(a)`` ± its (unpaired) standard error, read with the one verdict rule.
+                        unit: str = "pp", seeds=None) -> str:
+    """``b - a`` read with one rule: paired by seed when ``seeds`` is given, else unpaired.
+
+    Paired (``seeds = (seeds_a, seeds_b)``): the mean of the per-seed differences over the seeds both arms
+    have, its 95 % t interval and the paired t test's p; resolved ("higher" / "lower") when p < 0.05.
+    Unpaired: the difference of means ± its Welch standard error, resolved beyond 2 standard errors.
 
     Parameters
     ----------
     a, b : sequence of float
-        The two arms' values (None entries ignored).
+        The two arms' values (None entries ignored), in the order of ``seeds`` when given.
     what : str
         What is compared (starts the sentence).
     paper : float, optional
         The paper's difference, in ``unit``: the sentence says whether ours points the same way.
     scale, unit
         Display scale (100: fractions as percentage points) and unit.
+    seeds : (sequence, sequence), optional
+        The seeds of ``a`` and ``b``: pair the arms by seed.
 
     Returns
     -------
@@ -146,14 +152,36 @@ def difference_sentence(a, b, *, what: str, paper: float | None = None, scale: f
     --------
     >>> difference_sentence([0.80, 0.81, 0.80], [0.90, 0.91, 0.90], what="B vs A", paper=0.7)
     'B vs A: +10.00 ± 0.47 pp — higher, beyond 2 standard errors; same direction as the paper (paper: +0.70 pp).'
+    >>> difference_sentence([0.80, 0.81, 0.79], [0.82, 0.82, 0.80], what="B vs A", seeds=([0, 1, 2], [0, 1, 2]))
+    'B vs A: +1.33 pp, 95 % t interval [-0.10, +2.77], paired over 3 seeds (p = 0.057) — not resolvable (p ≥ 0.05).'
     """
-    from .stats import verdict, welch_difference
+    from .stats import paired_difference, verdict, welch_difference
 
+    ptxt = "" if paper is None else f" (paper: {paper:+.2f} {unit})"
+    if seeds is not None:
+        da, db = dict(zip(seeds[0], a)), dict(zip(seeds[1], b))
+        common = sorted(set(da) & set(db))
+        diff = paired_difference([da[k] for k in common], [db[k] for k in common])
+        if diff.mean is None:
+            return f"{what}: not available (no seed in both arms)."
+        d = diff.mean * scale
+        if diff.se is None:
+            return f"{what}: {d:+.2f} {unit} (one paired seed: no interval){ptxt}."
+        from .power import t_interval
+
+        lo, hi = t_interval(d, diff.se * scale, diff.df)
+        p = diff.p if diff.p is not None else (0.0 if d != 0 else 1.0)
+        word = ("higher" if d > 0 else "lower") if p < 0.05 else "unresolved"
+        same = ""
+        if paper is not None and word != "unresolved":
+            same = "; same direction as the paper" if (d > 0) == (paper > 0) else "; opposite to the paper"
+        text = {"higher": "higher (p < 0.05)", "lower": "lower (p < 0.05)", "unresolved": "not resolvable (p ≥ 0.05)"}
+        return (f"{what}: {d:+.2f} {unit}, 95 % t interval [{lo:+.2f}, {hi:+.2f}], paired over {diff.n} seeds "
+                f"(p = {p:.2g}) — {text[word]}{same}{ptxt}.")
     diff = welch_difference(a, b)
     if diff.mean is None:
         return f"{what}: not available (missing runs)."
     d = diff.mean * scale
-    ptxt = "" if paper is None else f" (paper: {paper:+.2f} {unit})"
     if diff.se is None:
         return f"{what}: {d:+.2f} {unit} (one seed on a side: no error bar){ptxt}."
     se = diff.se * scale

@@ -1,16 +1,16 @@
 """What the CS report computes from the result records: Table 5 aggregates over seeds and the verdict of
-each CS method against its baseline (difference of top test accuracies ± its standard error, the 2-SE rule
-of :func:`experiments.common.stats.verdict`).
+each CS method against its baseline (paired by seed: mean difference of top test accuracies, its 95 % t
+interval and the paired t test).
 
 Example
 -------
 >>> recs = [{"config": {"model": "cnn1", "seed": s, "cs_init_iters": i, "cs_beta": 0.0},
 ...          "summary": {"best_test_acc": a, "last_test_acc": a, "last_train_acc": a, "wall_seconds": 1.0},
 ...          "history": [{"l_cs": 1.0, "l_cs_normalized": 1.0, "conv_kernel_norm": 1.0}]}
-...         for s, i, a in ((0, 0, 0.70), (1, 0, 0.71), (0, 500, 0.80), (1, 500, 0.81))]
+...         for s, i, a in ((0, 0, 0.70), (1, 0, 0.71), (0, 500, 0.80), (1, 500, 0.83))]
 >>> print(verdict(table5_rows(recs), "cnn1")[0])  # doctest: +NORMALIZE_WHITESPACE
-CNN1, Algorithm 1 (I = 500): +10.00 ± 0.71 pp vs baseline — higher than the baseline beyond 2 standard errors:
-same direction as the paper (paper: +4.50 pp on CIFAR-10).
+CNN1, Algorithm 1 (I = 500) vs baseline, top test accuracy: +11.00 pp, 95 % t interval [-1.71, +23.71],
+paired over 2 seeds (p = 0.058) — not resolvable (p ≥ 0.05) (paper: +4.50 pp on CIFAR-10).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from experiments.common import stats
+from experiments.common.report import difference_sentence
 
 from .spec import METHOD_LABELS, METHODS, MODEL_LABELS, PAPER_TABLE5
 
@@ -46,10 +47,11 @@ def table5_rows(records) -> dict:
     rows = {}
     for key, recs in sorted(by.items(), key=lambda kv: (kv[0][0], list(METHODS).index(kv[0][1]))):
         best = [r["summary"]["best_test_acc"] for r in recs]
+        best_recal = [r["summary"].get("best_test_acc_recal") for r in recs]
         first = [r["history"][0] for r in recs]           # epoch 0: after Algorithm 1, before training
         rows[key] = {
             "records": recs, "seeds": sorted(r["config"]["seed"] for r in recs),
-            "best": ms(best), "best_each": best,
+            "best": ms(best), "best_each": best, "best_recal": ms(best_recal), "best_recal_each": best_recal,
             "last": ms([r["summary"]["last_test_acc"] for r in recs]),
             "train_acc": ms([r["summary"]["last_train_acc"] for r in recs]),
             "lcs0": ms([h["l_cs"] for h in first]),
@@ -65,13 +67,9 @@ def table5_rows(records) -> dict:
     return rows
 
 
-_WORDS = {"higher": "higher than the baseline beyond 2 standard errors: same direction as the paper",
-          "lower": "lower than the baseline beyond 2 standard errors: opposite to the paper",
-          "unresolved": "not resolvable from the baseline (within 2 standard errors)"}
-
-
-def verdict(rows, model) -> list[str]:
-    """Plain statements: each CS method vs the baseline of ``model`` (difference ± its standard error)."""
+def verdict(rows, model, key: str = "best_each") -> list[str]:
+    """Plain statements: each CS method vs the baseline of ``model``, paired by seed (mean difference, 95 % t
+    interval, paired t test; :func:`experiments.common.report.difference_sentence`)."""
     base = rows.get((model, "baseline"))
     if base is None or base["best"][0] is None:
         return [f"{MODEL_LABELS[model]}: no baseline result."]
@@ -80,14 +78,10 @@ def verdict(rows, model) -> list[str]:
         r = rows.get((model, method))
         if r is None or r["best"][0] is None:
             continue
-        d = stats.welch_difference(base["best_each"], r["best_each"])
-        diff = d.mean * 100
         paper = PAPER_TABLE5[(model, method)] - PAPER_TABLE5[(model, "baseline")]
-        if d.se is None:
-            lines.append(f"{MODEL_LABELS[model]}, {METHOD_LABELS[method]}: {diff:+.2f} pp vs baseline (one seed: "
-                         f"no error bar); paper {paper:+.2f} pp.")
-            continue
-        se = d.se * 100
-        lines.append(f"{MODEL_LABELS[model]}, {METHOD_LABELS[method]}: {diff:+.2f} ± {se:.2f} pp vs baseline — "
-                     f"{_WORDS[stats.verdict(diff, se)]} (paper: {paper:+.2f} pp on CIFAR-10).")
+        sb = [x["config"]["seed"] for x in base["records"]]
+        sr = [x["config"]["seed"] for x in r["records"]]
+        lines.append(f"{MODEL_LABELS[model]}, {METHOD_LABELS[method]} vs baseline, " + difference_sentence(
+            base[key], r[key], what="top test accuracy", paper=paper, seeds=(sb, sr))
+            .replace(f" (paper: {paper:+.2f} pp)", f" (paper: {paper:+.2f} pp on CIFAR-10)"))
     return lines

@@ -93,10 +93,11 @@ def _mfd_section(group, records, out_dir, figures) -> list[str]:
                                        "ours s / epoch"]), ""]
     if rows.get(None) and rows.get(0):
         out += ["- " + difference_sentence(rows[None]["best_each"], rows[0]["best_each"],
-                                    what="MFD vs softmax, top test accuracy",
+                                    what="MFD vs softmax, top test accuracy", seeds=(rows[None]["seeds"], rows[0]["seeds"]),
                                     paper=PAPER_TABLE4["CIFAR-10"][1] - PAPER_TABLE4["CIFAR-10"][0]),
                 "- " + difference_sentence(rows[None]["last_each"], rows[0]["last_each"],
-                                    what="MFD vs softmax, last-epoch test accuracy"), ""]
+                                    what="MFD vs softmax, last-epoch test accuracy",
+                                    seeds=(rows[None]["seeds"], rows[0]["seeds"])), ""]
         es, em = rows[None]["epoch_s"][0], rows[0]["epoch_s"][0]
         if es and em:
             out += [f"Training time per epoch (Table VII analogue, wall clock of these runs on a shared CPU, "
@@ -160,7 +161,8 @@ def _mfd_section(group, records, out_dir, figures) -> list[str]:
         if r:
             vals = [r["stages"][s]["mean_abs_offdiag"][0] for s in STAGES]
             mean_corr = float(np.mean(vals)) if all(v is not None for v in vals) else None
-        d = difference_sentence(base["best_each"], r["best_each"], what="Δ") if base and r and key is not None else "–"
+        d = difference_sentence(base["best_each"], r["best_each"], what="Δ",
+                                seeds=(base["seeds"], r["seeds"])) if base and r and key is not None else "–"
         t.append(["softmax only" if key is None else f"{key:+g}", "–" if paper is None else f"{paper:.2f}",
                   pm(*r["best"]) if r else "–", d.replace("Δ: ", "") if d != "–" else d,
                   fmt_g(mean_corr, 3)])

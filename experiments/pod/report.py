@@ -115,9 +115,11 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     if rows.get(("softmax", None)) and rows.get(("pod", 256)):
         out += ["- " + difference_sentence(rows[("softmax", None)]["best_each"], rows[("pod", 256)]["best_each"],
                                     what="POD vs softmax, top test accuracy",
+                                    seeds=(rows[("softmax", None)]["seeds"], rows[("pod", 256)]["seeds"]),
                                     paper=PAPER_TABLE6["CIFAR-10"][1] - PAPER_TABLE6["CIFAR-10"][0]),
                 "- " + difference_sentence(rows[("softmax", None)]["last_each"], rows[("pod", 256)]["last_each"],
-                                    what="POD vs softmax, last-epoch test accuracy"), ""]
+                                    what="POD vs softmax, last-epoch test accuracy",
+                                    seeds=(rows[("softmax", None)]["seeds"], rows[("pod", 256)]["seeds"])), ""]
     # ---------------------------------------------------------------- Table V
     out += ["### Table V analogue: Cosine loss only vs POD loss (n = 256)", ""]
     out += missing_lines(missing_names(records, _expected(group, records, "table5")),
@@ -136,6 +138,7 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     if rows.get(("cosine", 256)) and rows.get(("pod", 256)):
         out += ["- " + difference_sentence(rows[("cosine", 256)]["best_each"], rows[("pod", 256)]["best_each"],
                                     what="POD vs Cosine only, top test accuracy",
+                                    seeds=(rows[("cosine", 256)]["seeds"], rows[("pod", 256)]["seeds"]),
                                     paper=PAPER_TABLE5["CIFAR-10"][1] - PAPER_TABLE5["CIFAR-10"][0]), ""]
     # ---------------------------------------------------------------- Table VII
     out += ["### Table VII analogue: cosine-distance vs Gaussian discriminant classification", "",
@@ -148,7 +151,7 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
         paper = PAPER_TABLE7["CIFAR-10"] if key == ("pod", 256) else None
         t.append([f"{key[0]} (n = {key[1]})", f"{paper[0]:.2f}" if paper else "–", f"{paper[1]:.2f}" if paper else "–",
                   pm(*r["cos_acc"]), pm(*r["gda_acc"]),
-                  difference_sentence(r["cos_acc_each"], r["gda_acc_each"], what="Δ").replace("Δ: ", "")])
+                  difference_sentence(r["cos_acc_each"], r["gda_acc_each"], what="Δ", seeds=(r["seeds"], r["seeds"])).replace("Δ: ", "")])
     if t:
         out += [markdown_table(t, headers=["training loss", "paper cosine % (CIFAR-10, POD)", "paper GDA %",
                                            "ours cosine %", "ours GDA %", "ours GDA − cosine"]), ""]
