@@ -38,7 +38,10 @@ def test_paired_claim_numbers_and_adjustment():
     assert c.p < d.p
     assert fam[0].p_adj == pytest.approx(2 * c.p) and fam[1].p_adj == pytest.approx(max(2 * c.p, d.p))
     assert fam[0].verdict == "supported" and fam[1].verdict == "not supported"
-    assert len(claims_table(fam)[0]) == 10
+    assert len(claims_table(fam)[0]) == 11
+    from experiments.common.power import paired_power
+    sd = (c.ci[1] - c.ci[0]) / 2 / 3.182446305284263 * 2        # t_{0.975, 3} = 3.1824; SD = SE * sqrt(4)
+    assert paired_power(4.5, sd, c.n_needed) >= 0.8 > paired_power(4.5, sd, c.n_needed - 1)
     one = paired_claim("CS", "z", [0.8], [0.9], protocol="p", paper_effect=1.0, scale=100)
     assert one.ci is None and one.verdict == "undecided at this power" and one.n == 1
 

@@ -41,7 +41,8 @@ RULE = ("Rule: ours = the paired mean difference over seeds (treatment − contr
         "interval excludes the paper's effect; **undecided at this power**: the interval holds 0 and the "
         "paper's effect. Equivalence rows (a ±margin, no paper effect): supported when the whole interval lies "
         "within the margin. MDE: the smallest effect the paired t test finds with 80 % power at this n and "
-        "the observed SD of the differences.")
+        "the observed SD of the differences; seeds for 80 % power: the pairs the paired t test needs to find the "
+        "paper's effect with 80 % power at that SD (the plan adds seeds where the budget allows).")
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Claim:
     verdict: str = "undecided at this power"
     note: str = ""
     sign: int = 1          #: the claimed direction when the paper gives no number (-1: "fewer steps")
+    n_needed: int | None = None   #: pairs for 80 % power at the paper's effect with the observed SD
 
 
 def decide(c: Claim) -> str:
@@ -105,6 +107,8 @@ def paired_claim(paper: str, claim: str, a, b, *, protocol: str, paper_effect=No
         sd = se * math.sqrt(d.n)
         if sd > 0 and d.n >= 2:
             c.mde = power.min_detectable_effect(sd, d.n)
+            if paper_effect:
+                c.n_needed = power.seeds_for_power(abs(paper_effect), sd)
     c.verdict = decide(c)
     return c
 
@@ -136,10 +140,12 @@ def claims_table(claims: list) -> list[list]:
         ci = "–" if c.ci is None else f"[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]"
         rows.append([c.paper, c.claim, c.paper_text, _num(c.diff, c.unit), ci,
                      "–" if c.p_adj is None else f"{c.p_adj:.3g}", "–" if c.mde is None else f"{c.mde:.2f} {c.unit}",
-                     c.protocol, c.n, c.verdict + (f" ({c.note})" if c.note else "")])
+                     c.protocol, c.n, "–" if c.n_needed is None else c.n_needed,
+                     c.verdict + (f" ({c.note})" if c.note else "")])
     return rows
 
 
 CLAIM_HEADERS = ["paper", "claim", "paper's number", "ours (paired mean diff.)", "95 % t interval",
-                 "Holm p", "MDE (80 % power)", "protocol", "n seeds", "verdict"]
+                 "Holm p", "MDE (80 % power)", "protocol", "n seeds", "seeds for 80 % power at the paper's effect",
+                 "verdict"]
 __all__.append("CLAIM_HEADERS")
