@@ -25,7 +25,8 @@ ROW_FIELDS = {"n", "optimizer", "lr", "iterations", "episodes", "diverged", "cor
               "cos_after_median", "knorm_ratio_median", "decrease_source", "decrease_statement", "ci", "paper",
               "comparison"}
 PROV_FIELDS = {"seed", "versions", "device", "dtype", "git_commit", "wall_time_s"}
-MARKDOWN = ["README.md", "REPORT.md", "padding_sweep.md", "table1.md", "table2.md", "table3.md", "table6.md"]
+MARKDOWN = ["README.md", "REPORT.md", "padding_sweep.md", "fixed_norm.md", "table1.md", "table2.md", "table3.md",
+            "table6.md"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -53,13 +54,14 @@ def _numbers(rows):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mc") / "reports"
-    assert _run("--tables", "1", "2", "3", "6", "--seed", "0", "--out", str(out), "--padding-sweep", *TINY) == 0
+    assert _run("--tables", "1", "2", "3", "6", "--seed", "0", "--out", str(out), "--padding-sweep", "--fixed-norm",
+                *TINY) == 0
     return out
 
 
 def test_tiny_run_writes_results_and_report(tiny_run):
     names = sorted(p.name for p in tiny_run.iterdir())
-    assert names == sorted(MARKDOWN + ["padding_sweep.json", "results.json", "table1.json", "table2.json",
+    assert names == sorted(MARKDOWN + ["padding_sweep.json", "fixed_norm.json", "results.json", "table1.json", "table2.json",
                                        "table3.json", "table6.json", "trajectories.png"])
     for t in (1, 2, 3, 6):
         doc = json.loads((tiny_run / f"table{t}.json").read_text())
@@ -81,7 +83,8 @@ def test_tiny_run_writes_results_and_report(tiny_run):
     index = json.loads((tiny_run / "results.json").read_text())
     assert index["schema_version"] == 2 and index["experiment"] == "montecarlo"
     assert index["documents"] == {"table1": "table1.json", "table2": "table2.json", "table3": "table3.json",
-                                  "table6": "table6.json", "padding_sweep": "padding_sweep.json"}
+                                  "table6": "table6.json", "padding_sweep": "padding_sweep.json",
+                                  "fixed_norm": "fixed_norm.json"}
     # the curves behind trajectories.png: Tables 1 and 2/3, every row, median ratios start at 1
     curves = index["trajectories"]
     assert sorted((c["experiment"], c["n"], c["optimizer"]) for c in curves) == sorted(
@@ -141,6 +144,18 @@ def test_padding_sweep_rows_reuse_table6_runs(tiny_run, tmp_path):
     alone = tmp_path / "t6"
     assert _run("--tables", "6", "--seed", "0", "--out", str(alone), "--no-report", *TINY) == 0
     assert _numbers(_rows(alone / "table6.json")) == _numbers(t6)
+
+
+def test_fixed_norm_control_holds_the_norms_on_the_same_draws(tiny_run):
+    fixed = _rows(tiny_run / "fixed_norm.json")
+    free = _rows(tiny_run / "table3.json")
+    assert [(r["n"], r["optimizer"]) for r in fixed] == [(r["n"], r["optimizer"]) for r in free]
+    for f, u in zip(fixed, free):
+        assert f["knorm_ratio_median"] == pytest.approx(1.0, abs=1e-12)        # the kernels cannot shrink
+        assert f["cos_before_median"] == u["cos_before_median"]                 # the same episodes at t = 0
+        assert f["unconstrained"]["reduction_freq"] == u["reduction_freq"]
+        assert set(f["paper"]) == set(u["paper"])                               # Table 3's values, for reference
+    assert "Fixed-norm control" in (tiny_run / "REPORT.md").read_text()
 
 
 def test_same_seed_same_numbers_other_seed_other_draw(tiny_run, tmp_path):

@@ -262,3 +262,26 @@ def test_gram_matrices_give_the_feature_map_inner_products():
             k1, k2 = d.k[e]
             want = R.feature_inner_product(d.x[e][None], k1[None], k2[None], pad, d=1)
             assert k1 @ g[e, j] @ k2 == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 0.1), ("sgd", 0.2)])
+def test_fixed_norm_keeps_each_kernels_norm_and_matches_projected_torch_adam(optimizer, lr):
+    """The fixed-norm control: every step of the optimiser, then each kernel rescaled to its initial norm."""
+    d = _draw(3, episodes=4)
+    out = ep.run_batched(d.k, d.x, "cs", optimizer, lr, 50, fixed_norm=True).numpy()
+    n0 = np.linalg.norm(d.k, axis=2)
+    np.testing.assert_allclose(np.linalg.norm(out["kT"], axis=2), n0, rtol=1e-13, atol=0)
+    assert np.all(out["objective"][-1] < out["objective"][0])      # L_CS still falls, by turning the kernels
+    # the same with torch.optim (projected after each step), one episode at a time
+    for e in range(4):
+        k = torch.nn.Parameter(torch.as_tensor(d.k[e]).clone())
+        opt = (torch.optim.Adam([k], lr=lr, foreach=False) if optimizer == "adam"
+               else torch.optim.SGD([k], lr=lr, foreach=False))
+        norms = torch.linalg.vector_norm(k.detach(), dim=1, keepdim=True)
+        for _ in range(50):
+            opt.zero_grad()
+            _torch_objective(k[0], k[1], "cs").backward()
+            opt.step()
+            with torch.no_grad():
+                k.mul_(norms / torch.linalg.vector_norm(k, dim=1, keepdim=True))
+        np.testing.assert_allclose(out["kT"][e], k.detach().numpy(), rtol=0, atol=1e-10)

@@ -313,7 +313,7 @@ def quadratic_forms(traj: torch.Tensor, g_mats: torch.Tensor) -> torch.Tensor:
 
 def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, lr: float, iterations: int,
                 paddings=("full",), dtype=torch.float64, device="cpu", progress=None,
-                adam: str = "fused", gram_paddings: int | None = None) -> Trajectories:
+                adam: str = "fused", gram_paddings: int | None = None, fixed_norm: bool = False) -> Trajectories:
     """Optimise all episodes at once; ``k0`` (E, 2, N), ``x`` (E, M). See the module docstring.
 
     ``progress`` (optional) is called with the number of iterations done since its last call.
@@ -321,6 +321,9 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
     ``gram_paddings``: how many of the leading ``paddings`` to measure with Gram matrices; the rest go
     through "full minus edges". Default: full padding alone through the spectra, one or two paddings
     through Gram matrices, more through edges. The kernel trajectories never depend on this choice.
+    ``fixed_norm``: after every optimiser step each kernel is rescaled to its initial Euclidean norm
+    (projected gradient descent on the sphere of its starting norm): the objective can only be lowered by
+    changing the kernels' directions, not by shrinking them.
     """
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer: unknown {optimizer!r}; expected 'adam' or 'sgd'")
@@ -357,6 +360,7 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
             opt = (FusedAdam if fused else PythonAdam)(p, lr)
         else:
             opt = SGD(p, lr)
+        norms0 = torch.linalg.vector_norm(p, dim=1, keepdim=True) if fixed_norm else None    # (2, 1, E)
         chunk = max(1, iterations // 50)
         done = 0
         for t in range(iterations + 1):
@@ -373,6 +377,8 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
             if t == iterations:
                 break
             opt.step(p, grad)
+            if norms0 is not None:
+                p.mul_(norms0 / torch.linalg.vector_norm(p, dim=1, keepdim=True))
             if progress is not None and (t + 1) % chunk == 0:
                 progress(t + 1 - done)
                 done = t + 1

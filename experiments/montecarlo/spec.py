@@ -72,6 +72,7 @@ class Experiment:
     hyper: dict
     seed_code: int
     tables: tuple
+    fixed_norm: bool = False      #: each kernel projected back to its initial norm after every step
 
 
 EXPERIMENTS = {
@@ -82,6 +83,12 @@ EXPERIMENTS = {
                (16, "adam"): (0.1, 250), (16, "sgd"): (0.1, 300)}),
     "cs_full": Experiment(
         key="cs_full", objective="cs", padding="full", hyper_table=8, seed_code=2, tables=(2, 3),
+        hyper={("small", "adam"): (0.1, 300), ("small", "sgd"): (0.2, 350),
+               (9, "adam"): (0.1, 400), (9, "sgd"): (0.07, 550),
+               (16, "adam"): (0.2, 450), (16, "sgd"): (0.035, 1500)}),
+    # the fixed-norm control: Tables 2-3's runs (same draws: seed code 2) with the kernels held at their norms
+    "cs_fixed_norm": Experiment(
+        key="cs_fixed_norm", objective="cs", padding="full", hyper_table=8, seed_code=2, tables=(), fixed_norm=True,
         hyper={("small", "adam"): (0.1, 300), ("small", "sgd"): (0.2, 350),
                (9, "adam"): (0.1, 400), (9, "sgd"): (0.07, 550),
                (16, "adam"): (0.2, 450), (16, "sgd"): (0.035, 1500)}),
@@ -221,6 +228,8 @@ class RunOptions:
     metric: str = option("sim", "s_t: sim = <F1,F2>^2, abs = |<F1,F2>|, cos2 = cosine^2", choices=METRICS)
     corr: str = option("pearson", "per-episode correlation of the objective and s_t", choices=CORRS)
     padding_sweep: bool = option(False, "also the Table 6 protocol measured for every P in [0, N-1] and 'same'")
+    fixed_norm: bool = option(False, "also the fixed-norm control: Tables 2-3's L_CS runs (same draws) with each "
+                              "kernel projected back to its initial norm after every step")
     bootstrap: int = option(1000, "bootstrap resamples for the 95%% intervals (0: none)")
     iterations_scale: float = option(1.0, "scale every row's iteration count (tests only)")
     max_iterations: typing.Optional[int] = option(None, "cap every row's iteration count (tests only)")
