@@ -236,10 +236,47 @@ def results_files(o: RunOptions, run: dict) -> tuple[dict, dict]:
     return texts, back
 
 
+def multi_seed_files(o: RunOptions, seeds: list[int], log=None) -> tuple[dict, dict, float]:
+    """Run every seed and aggregate (:mod:`.seeds`): ``({path: JSON text}, documents, wall seconds)``."""
+    from .seeds import aggregate_doc
+
+    t0 = time.perf_counter()
+    backs = []
+    for s in seeds:
+        run = run_tables(replace(o, seed=s))
+        backs.append(results_files(replace(o, seed=s), run)[1])
+        if log is not None:
+            log(f"seed {s}: done")
+    out = Path(o.out)
+    docs = {k: aggregate_doc(k, [b["docs"][k] for b in backs], seeds) for k in backs[0]["docs"]}
+    index = dict(backs[0]["index"])
+    wall = time.perf_counter() - t0
+    index["provenance"] = dict(index["provenance"], seed=list(seeds), wall_time_s=round(wall, 3))
+    index["options"] = dict(index["options"], seeds=list(seeds))
+    for d in docs.values():
+        d["options"] = dict(d["options"], seeds=list(seeds))
+        d["provenance"]["wall_time_s"] = round(wall, 3)
+    texts = {out / f"{k}.json": dumps_json(doc) for k, doc in docs.items()}
+    texts[out / "results.json"] = dumps_json(index)
+    back = {"index": json.loads(texts[out / "results.json"]),
+            "docs": {k: json.loads(texts[out / f"{k}.json"]) for k in docs}}
+    return texts, back, wall
+
+
 def main(o: RunOptions, ctx: dict) -> int:
     """The ``run`` verb: run, then write the results and (unless ``--no-report``) the report, all atomically."""
     log = ctx.get("log")
     o = replace(o, command=o.command or ctx.get("command"))
+    if o.seeds is not None and len(o.seeds) > 1:
+        files, back, wall = multi_seed_files(o, o.seeds, log)
+        if o.report:
+            files.update(render(back, o.out, plot=o.plot))
+        paths = write_all_atomic(files)
+        if log is not None:
+            log(f"wrote {len(paths)} files to {o.out} in {wall:.2f} s ({len(o.seeds)} seeds)")
+        return 0
+    if o.seeds is not None:
+        o = replace(o, seed=o.seeds[0])
     run = run_tables(o)
     files, back = results_files(o, run)
     if o.report:

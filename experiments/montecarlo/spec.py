@@ -220,6 +220,9 @@ class RunOptions:
                                       factory=lambda: list(TABLES), metavar="K")
     episodes: int = option(1000, "episodes per configuration (row)")
     seed: int = option(0, "base seed; each row is seeded from (seed, experiment, N, optimiser)")
+    seeds: typing.Optional[typing.List[int]] = option(None, "run every row once per seed and report each cell as "
+                                                      "the across-seed mean ± its standard error (e.g. --seeds 0 1 "
+                                                      "2 3 4 5 6 7 8 9); none: --seed alone")
     device: str = option("cpu", "cpu or cuda[:i]")
     dtype: str = option("float64", "dtype of the runs (draws are always made in float64)", choices=DTYPES)
     out: str = option(OUT, "output directory: results (JSON) and, unless --no-report, the report")
@@ -251,6 +254,12 @@ class RunOptions:
         self.tables = sorted(set(self.tables))
         check_int("episodes", self.episodes, 1)
         check_int("seed", self.seed, 0)
+        if self.seeds is not None:
+            if not self.seeds:
+                raise UsageError("--seeds: expected at least one seed")
+            self.seeds = [check_int("seeds", v, 0) for v in self.seeds]
+            if len(set(self.seeds)) != len(self.seeds):
+                raise UsageError(f"--seeds: repeated seeds in {self.seeds}")
         check_choices("dtype", [self.dtype], DTYPES)
         resolve_device(self.device)
         if not self.small_n:

@@ -151,8 +151,11 @@ def table_verdict(table: int, rows: list[dict]) -> dict:
     differing = [f"N={r['n']} {r['optimizer']} {COLUMN_LABELS[col]}: ours {fmt(c['ours'])} "
                  f"[{fmt((c['ci'] or [None])[0])}, {fmt((c['ci'] or [None, None])[1])}] vs paper {fmt(c['paper'])}"
                  for r in chosen for col, c in r["comparison"].items() if c["status"] == "differs"]
+    seeds = rows[0].get("seeds", 1) if rows else 1
+    how = (f"within {3:g} standard errors of our mean over {seeds} seeds" if seeds > 1
+           else "paper inside our 95% interval")
     text = [f"**{grade.capitalize()}** with the smallest size read as N = {best}: {ok} of {tot} cells "
-            f"match (paper inside our 95% interval) or are within tolerance."]
+            f"match ({how}) or are within tolerance."]
     if len(readings) > 1:
         parts = [f"N = {n}: {v['small_rows_ok']}/{v['small_rows_cells']} cells, mean gap "
                  f"{v['small_rows_gap']:.2f} tolerances" for n, v in sorted(readings.items())]
