@@ -97,3 +97,8 @@ def test_seeds_run_aggregates_the_single_seed_runs(tmp_path):
     with pytest.raises(SystemExit):
         main(["montecarlo", "run", "--seeds", "1", "1", "--out", str(tmp_path / "bad"), *TINY])
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_paper_increase_of_zero_is_matched_only_by_no_increasing_episode():
+    assert compare_cell_seeds("inc_mean", 6.85e6, 6.3e6, 0.0)["status"] == "differs"
+    assert compare_cell_seeds("inc_mean", None, None, 0.0, count=0)["status"] == "match"
