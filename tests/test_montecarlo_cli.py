@@ -25,7 +25,7 @@ ROW_FIELDS = {"n", "optimizer", "lr", "iterations", "episodes", "diverged", "cor
               "cos_after_median", "knorm_ratio_median", "decrease_source", "decrease_statement", "ci", "paper",
               "comparison"}
 PROV_FIELDS = {"seed", "versions", "device", "dtype", "git_commit", "wall_time_s"}
-MARKDOWN = ["README.md", "REPORT.md", "padding_sweep.md", "fixed_norm.md", "table1.md", "table2.md", "table3.md",
+MARKDOWN = ["README.md", "REPORT.md", "padding_sweep.md", "fixed_norm.md", "cos2_table3.md", "table1.md", "table2.md", "table3.md",
             "table6.md"]
 
 
@@ -55,13 +55,13 @@ def _numbers(rows):
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mc") / "reports"
     assert _run("--tables", "1", "2", "3", "6", "--seed", "0", "--out", str(out), "--padding-sweep", "--fixed-norm",
-                *TINY) == 0
+                "--cos2-section", *TINY) == 0
     return out
 
 
 def test_tiny_run_writes_results_and_report(tiny_run):
     names = sorted(p.name for p in tiny_run.iterdir())
-    assert names == sorted(MARKDOWN + ["padding_sweep.json", "fixed_norm.json", "results.json", "table1.json", "table2.json",
+    assert names == sorted(MARKDOWN + ["padding_sweep.json", "fixed_norm.json", "cos2_table3.json", "results.json", "table1.json", "table2.json",
                                        "table3.json", "table6.json", "trajectories.png"])
     for t in (1, 2, 3, 6):
         doc = json.loads((tiny_run / f"table{t}.json").read_text())
@@ -84,7 +84,7 @@ def test_tiny_run_writes_results_and_report(tiny_run):
     assert index["schema_version"] == 2 and index["experiment"] == "montecarlo"
     assert index["documents"] == {"table1": "table1.json", "table2": "table2.json", "table3": "table3.json",
                                   "table6": "table6.json", "padding_sweep": "padding_sweep.json",
-                                  "fixed_norm": "fixed_norm.json"}
+                                  "fixed_norm": "fixed_norm.json", "cos2_table3": "cos2_table3.json"}
     # the curves behind trajectories.png: Tables 1 and 2/3, every row, median ratios start at 1
     curves = index["trajectories"]
     assert sorted((c["experiment"], c["n"], c["optimizer"]) for c in curves) == sorted(
@@ -144,6 +144,20 @@ def test_padding_sweep_rows_reuse_table6_runs(tiny_run, tmp_path):
     alone = tmp_path / "t6"
     assert _run("--tables", "6", "--seed", "0", "--out", str(alone), "--no-report", *TINY) == 0
     assert _numbers(_rows(alone / "table6.json")) == _numbers(t6)
+
+
+def test_cos2_section_judges_the_same_runs_without_scale(tiny_run):
+    from experiments.montecarlo.metrics import similarity  # noqa: F401  (the metric the section uses)
+
+    cos2 = json.loads((tiny_run / "cos2_table3.json").read_text())
+    free = _rows(tiny_run / "table3.json")
+    assert cos2["options"]["metric"] == "cos2" and cos2["table"] == 3 and cos2["verdict"]["text"]
+    for c, u in zip(cos2["rows"], free):
+        assert (c["n"], c["optimizer"]) == (u["n"], u["optimizer"])
+        # same runs: the scale-free statistics agree; the similarity-based ones differ
+        assert c["cos_before_median"] == u["cos_before_median"] and c["cos_after_median"] == u["cos_after_median"]
+        assert c["knorm_ratio_median"] == u["knorm_ratio_median"]
+    assert "Table 3 judged with s_t = cos²" in (tiny_run / "REPORT.md").read_text()
 
 
 def test_fixed_norm_control_holds_the_norms_on_the_same_draws(tiny_run):

@@ -83,7 +83,7 @@ def _curves(traj: dict, j: int, points: int = 120) -> dict:
 def options_block(o: RunOptions) -> dict:
     return {"episodes": o.episodes, "metric": o.metric, "corr": o.corr, "small_n": o.small_n,
             "bootstrap": o.bootstrap, "iterations_scale": o.iterations_scale, "max_iterations": o.max_iterations,
-            "padding_sweep": o.padding_sweep, "fixed_norm": o.fixed_norm}
+            "padding_sweep": o.padding_sweep, "fixed_norm": o.fixed_norm, "cos2_section": o.cos2_section}
 
 
 def run_tables(o: RunOptions) -> dict:
@@ -121,9 +121,12 @@ def run_tables(o: RunOptions) -> dict:
                                           metric=o.metric, corr=o.corr, bootstrap=boot)
                              for j in range(len(job["paddings"]))]
                 curves = _curves(traj, 0) if cfg.experiment in ("kernel_full", "cs_full") else None
+                cos2 = (mt.summarize(traj["objective"], traj["quad"][:, :, 0], traj["k0"], traj["kT"], metric="cos2",
+                                     corr=o.corr, bootstrap=boot)
+                        if o.cos2_section and cfg.experiment == "cs_full" else None)
                 results[(cfg.experiment, cfg.n, cfg.optimizer)] = {
                     "cfg": cfg, "paddings": job["paddings"], "summaries": summaries, "run_s": run_s,
-                    "curves": curves}
+                    "curves": curves, "cos2": cos2}
         finally:
             if bar is not None:
                 bar.close()
@@ -214,6 +217,23 @@ def _fixed_norm_doc(o: RunOptions, jobs, results, prov) -> dict:
             "provenance": dict(prov, run_time_s=round(run_s, 3))}
 
 
+def _cos2_doc(o: RunOptions, jobs, results, prov) -> dict:
+    """Table 3 judged with s_t = cos²(F1, F2): the same runs, the scale removed from the similarity."""
+    rows, run_s = [], 0.0
+    for job in jobs:
+        if job["experiment"] != "cs_full":
+            continue
+        res = results[("cs_full", job["cfg"].n, job["cfg"].optimizer)]
+        run_s += res["run_s"]
+        rows.append(make_row(3, job["cfg"], res["cos2"], "full"))
+    return {"schema_version": SCHEMA_VERSION, "table": 3,
+            "title": "Table 3 judged with s_t = cos²(F1,F2): how much of each decrease survives once the feature "
+                     "maps' scale is removed (same runs as Tables 2-3)",
+            "experiment": _experiment_block("cs_full"), "columns": list(TABLE_COLUMNS[3]),
+            "options": dict(options_block(o), metric="cos2"), "definitions": mt.definitions(), "rows": rows,
+            "verdict": table_verdict(3, rows), "provenance": dict(prov, run_time_s=round(run_s, 3))}
+
+
 def results_files(o: RunOptions, run: dict) -> tuple[dict, dict]:
     """The results as ``{path: JSON text}`` and as documents (``{"index", "docs"}``, read back from that text)."""
     out = Path(o.out)
@@ -223,6 +243,8 @@ def results_files(o: RunOptions, run: dict) -> tuple[dict, dict]:
         docs["padding_sweep"] = _sweep_doc(o, jobs, results, prov)
     if o.fixed_norm:
         docs["fixed_norm"] = _fixed_norm_doc(o, jobs, results, prov)
+    if o.cos2_section and any(j["experiment"] == "cs_full" for j in jobs):
+        docs["cos2_table3"] = _cos2_doc(o, jobs, results, prov)
     curves = [{"experiment": k[0], "n": k[1], "optimizer": k[2], **v["curves"]}
               for k, v in results.items() if v["curves"] is not None]
     index = {"schema_version": SCHEMA_VERSION, "experiment": "montecarlo",

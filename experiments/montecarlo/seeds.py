@@ -146,7 +146,7 @@ def pooled_table3(rows: list[dict], smallest_n, episodes_paper: int = 1000) -> d
 def aggregate_doc(key: str, docs: list[dict], seeds: list[int]) -> dict:
     """A result document over seeds (``docs``: the same document of each seed's run)."""
     d0 = docs[0]
-    table = d0.get("table") if key.startswith("table") else (3 if key == "fixed_norm" else None)
+    table = d0.get("table") if key.startswith("table") else (3 if key in ("fixed_norm", "cos2_table3") else None)
     n = len(d0["rows"])
     rows = [aggregate_row([d["rows"][i] for d in docs], table) for i in range(n)]
     out = {k: v for k, v in d0.items() if k not in ("rows", "verdict", "findings", "provenance")}
@@ -156,7 +156,7 @@ def aggregate_doc(key: str, docs: list[dict], seeds: list[int]) -> dict:
     prov["seed"] = list(seeds)
     prov["run_time_s"] = round(sum(d["provenance"]["run_time_s"] for d in docs), 3)
     out["provenance"] = prov
-    if key.startswith("table"):
+    if key.startswith("table") or key == "cos2_table3":
         out["verdict"] = table_verdict(d0["table"], rows)
         if d0["table"] == 3:
             out["pooled_test"] = pooled_table3(rows, out["verdict"]["smallest_n"])

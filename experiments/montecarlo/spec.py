@@ -233,6 +233,7 @@ class RunOptions:
     padding_sweep: bool = option(False, "also the Table 6 protocol measured for every P in [0, N-1] and 'same'")
     fixed_norm: bool = option(False, "also the fixed-norm control: Tables 2-3's L_CS runs (same draws) with each "
                               "kernel projected back to its initial norm after every step")
+    cos2_section: bool = option(False, "also Table 3 judged with s_t = cos^2(F1, F2) (scale removed), from the same runs")
     bootstrap: int = option(1000, "bootstrap resamples for the 95%% intervals (0: none)")
     iterations_scale: float = option(1.0, "scale every row's iteration count (tests only)")
     max_iterations: typing.Optional[int] = option(None, "cap every row's iteration count (tests only)")
