@@ -99,6 +99,11 @@ def test_seeds_run_aggregates_the_single_seed_runs(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_a_paper_increase_of_zero_is_matched_only_by_no_increasing_episode():
-    assert compare_cell_seeds("inc_mean", 6.85e6, 6.3e6, 0.0)["status"] == "differs"
-    assert compare_cell_seeds("inc_mean", None, None, 0.0, count=0)["status"] == "match"
+def test_a_paper_increase_of_zero_is_judged_on_the_pooled_rate():
+    # 2 increasing episodes in 10,000: P(none in 1000) = 0.9998^1000 = 0.82 -> consistent with the paper's 0
+    c = compare_cell_seeds("inc_mean", 6.85e6, 6.3e6, 0.0, count=2, episodes=10000)
+    assert c["status"] == "match" and c["p_zero"] == pytest.approx(0.9998 ** 1000)
+    # 40 in 10,000: 0.996^1000 = 0.018 -> not
+    assert compare_cell_seeds("inc_mean", 6.85e6, 6.3e6, 0.0, count=40, episodes=10000)["status"] == "differs"
+    assert compare_cell_seeds("inc_mean", None, None, 0.0, count=0, episodes=10000)["status"] == "match"
+    assert compare_cell_seeds("inc_mean", 5.0, 1.0, 0.0)["status"] == "differs"        # no counts: not judged

@@ -8,8 +8,10 @@ Comparison with the paper (:func:`compare_cell_seeds`), per cell:
 * ``match`` (reproduced) — the paper's value is within :data:`SE_K` standard errors of our mean;
 * ``close`` (near) — outside that but within the practical tolerance of :mod:`.verdict` (correlations 0.05,
   frequencies and decrease means 2 points, decrease std max(1 point, 25 %), increase columns a factor 3);
-* ``differs`` — otherwise. Where the paper prints an Increase of 0 (no increasing episode), only no
-  increasing episode matches it (a heavy-tailed mean with a huge SE would otherwise "reach" 0).
+* ``differs`` — otherwise. Where the paper prints an Increase of 0 (no increasing episode in its 1000), the
+  cell is judged on our pooled rate of increasing episodes: it matches when that rate gives at least a 5 %
+  chance of none in 1000 episodes (a heavy-tailed mean with a huge SE would otherwise "reach" 0 whatever
+  the rate).
 
 So one unlucky seed cannot flip a cell, and a real miss of several standard errors is not hidden inside the
 tolerance: it shows as ``close`` with its distance in SE printed.
@@ -45,8 +47,16 @@ def _t(df: int) -> float:
     return float(stats.t.ppf(0.975, df))
 
 
-def compare_cell_seeds(col: str, mean, se, paper, count=None) -> dict:
-    """``{paper, ours, se, diff, z, status}`` of one cell against the across-seed mean (module doc)."""
+PAPER_EPISODES = 1000   #: episodes per row in the paper
+
+
+def compare_cell_seeds(col: str, mean, se, paper, count=None, episodes=None) -> dict:
+    """``{paper, ours, se, diff, z, status}`` of one cell against the across-seed mean (module doc).
+
+    ``count`` / ``episodes``: for the Increase columns, our increasing episodes and all episodes (pooled over
+    seeds): a paper value of 0 ("no increasing episode in 1000") is matched when our pooled rate makes that
+    outcome not unlikely, ``(1 - count/episodes)^1000 >= 0.05`` (``p_zero`` in the result).
+    """
     band = [mean - SE_K * se, mean + SE_K * se] if mean is not None and se is not None else None
     out = {"paper": paper, "ours": mean, "ci": band, "se": se, "diff": None, "z": None, "status": None}
     if paper is None:
@@ -60,9 +70,16 @@ def compare_cell_seeds(col: str, mean, se, paper, count=None) -> dict:
     out["diff"] = mean - paper
     if se is not None and se > 0:
         out["z"] = out["diff"] / se
-    if col in ("inc_mean", "inc_std") and (paper == 0 or mean == 0):
-        # the paper's 0 means "no increasing episode": heavy-tailed means with a huge SE do not reach it
-        out["status"] = "match" if paper == mean else "differs"
+    if col in ("inc_mean", "inc_std") and paper == 0:
+        # the paper's 0 means "no increasing episode in its 1000": judged on our pooled rate, not on the
+        # heavy-tailed mean (whose huge SE would "reach" 0 whatever the rate)
+        if count is not None and episodes:
+            out["p_zero"] = (1.0 - count / episodes) ** PAPER_EPISODES
+            out["status"] = "match" if out["p_zero"] >= 0.05 else "differs"
+        else:
+            out["status"] = "differs"
+    elif col in ("inc_mean", "inc_std") and mean == 0:
+        out["status"] = "differs"
     elif (se is not None and abs(out["diff"]) <= SE_K * se) or out["diff"] == 0:
         out["status"] = "match"
     elif col in ("inc_mean", "inc_std"):
@@ -113,7 +130,7 @@ def aggregate_row(rows: list[dict], table: int | None) -> dict:
     if "paper" in r0:
         out["paper"] = dict(r0["paper"])
         out["comparison"] = {c: compare_cell_seeds(c, out.get(c), out["se"].get(c), out["paper"].get(c),
-                                                   out.get(COUNT_FOR.get(c, "")))
+                                                   out.get(COUNT_FOR.get(c, "")), out.get("episodes"))
                              for c in TABLE_COLUMNS.get(table, ()) if c in out["paper"]}
     return out
 
