@@ -24,7 +24,7 @@ def test_converged_study_end_to_end(tmp_path, exp, study, names):
     assert len(recs) == 4
     for r in recs:
         c = r["config"]
-        assert c["bn_recal_batches"] == 8 and c["augment"] and c["width"] == 0.25 and c["lr_milestones"] == [15, 25]
+        assert c["bn_recal_batches"] == 8 and c["augment"] and c["width"] == 0.25 and c["lr_milestones"] == [12, 20]
         assert r["history"][-1]["test_acc_recal"] is not None
     assert main([exp, "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
     text = (rep / "REPORT.md").read_text()

@@ -126,3 +126,14 @@ def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):
     assert "Figure 5, converged design" in text and "I = 50 rescale twin" in text
     claims = json.loads((rep / "claims.json").read_text())["claims"]
     assert any("beats its rescale control" in c["claim"] and c["n"] == 2 for c in claims)
+
+
+def test_the_final_window_starts_after_the_last_milestone():
+    from experiments.training.curves import window_of
+
+    assert window_of({"lr_milestones": [12, 20]}, 30) == 10
+    assert window_of({"lr_milestones": []}, 60) == 20
+    assert window_of({"lr_milestones": [100]}, 60) == 20          # a milestone after the run ends: none
+    flat_after = [0.5 + 0.01 * e for e in range(1, 21)] + [0.8] * 10       # rises to epoch 20, flat after
+    n = run_numbers(_rec(0, flat_after, lr_milestones=[12, 20]))
+    assert n["window"] == 10 and n["slope"] == pytest.approx(0.0, abs=1e-9)

@@ -23,8 +23,11 @@ def convergence_lines(controls: dict) -> list[str]:
         m = float(np.mean(s)) if s else None
         rows.append([label, len(s), "–" if m is None else f"{m:+.3f}", "–" if m is None else
                      ("yes" if m < FLAT_PP else "no")])
+    windows = sorted({n["window"] for runs in controls.values() for n in runs})
+    w = "/".join(map(str, windows)) if windows else str(WINDOW)
     return [f"**Convergence** — criterion: the least-squares slope of the control's recalibrated test accuracy over "
-            f"the last {WINDOW} epochs is below {FLAT_PP} pp per epoch (mean over seeds).", "",
+            f"the final {w} epochs (the last {WINDOW}, or those after the last learning-rate milestone) is below "
+            f"{FLAT_PP} pp per epoch (mean over seeds).", "",
             markdown_table(rows, headers=["control", "seeds", "final slope (pp / epoch)", "flat"]), ""]
 
 

@@ -6,9 +6,10 @@ Per run (accuracies as fractions):
 * ``top_recal`` — the best over the BatchNorm-recalibrated tests (running statistics re-estimated on training
   batches first, :meth:`experiments.training.engine.Trainer.evaluate_recalibrated`), so stale running
   statistics cannot decide a verdict;
-* ``final_recal`` / ``final_plain`` / ``final_train`` — means over the last :data:`WINDOW` epochs;
-* ``slope`` — the least-squares slope of the recalibrated test accuracy over the last :data:`WINDOW` epochs,
-  in pp per epoch: a baseline is *flat* (converged) when it is below :data:`FLAT_PP`;
+* ``final_recal`` / ``final_plain`` / ``final_train`` — means over the final window (the last :data:`WINDOW`
+  epochs, or those after the last learning-rate milestone if it falls inside them: :func:`window_of`);
+* ``slope`` — the least-squares slope of the recalibrated test accuracy over the final window, in pp per
+  epoch: a baseline is *flat* (converged) when it is below :data:`FLAT_PP`;
 * ``curve`` / ``curve_plain`` — ``[(epoch, accuracy)]`` of the recalibrated and plain tests.
 
 :func:`steps_to` gives the SGD steps until a curve first reaches a target (the "converges faster" claims).
@@ -29,7 +30,7 @@ import math
 
 import numpy as np
 
-__all__ = ["WINDOW", "FLAT_PP", "TARGET_BELOW_PP", "run_numbers", "steps_to", "slope_pp"]
+__all__ = ["WINDOW", "FLAT_PP", "TARGET_BELOW_PP", "run_numbers", "steps_to", "slope_pp", "window_of"]
 
 WINDOW = 20            #: epochs at the end of a run that the final accuracy and the slope are taken over
 FLAT_PP = 0.1          #: flat: the final slope below this many pp per epoch
@@ -44,10 +45,18 @@ def slope_pp(points) -> float | None:
     return float(np.polyfit(np.asarray(e, float), np.asarray(a, float), 1)[0] * 100)
 
 
-def run_numbers(rec: dict, window: int = WINDOW) -> dict:
-    """The per-run numbers of the module docstring."""
+def window_of(config: dict, last_epoch: int) -> int:
+    """The final window: :data:`WINDOW` epochs, or fewer when a learning-rate milestone falls inside them
+    (the window then starts after the last milestone, where the schedule is constant)."""
+    milestones = [int(m) for m in config.get("lr_milestones") or [] if int(m) < last_epoch]
+    return min(WINDOW, last_epoch - max(milestones)) if milestones else WINDOW
+
+
+def run_numbers(rec: dict, window: int | None = None) -> dict:
+    """The per-run numbers of the module docstring (``window``: default :func:`window_of`)."""
     h = [r for r in rec["history"] if r["epoch"] > 0]
     last = h[-1]["epoch"] if h else 0
+    window = window_of(rec["config"], last) if window is None else window
     recal = [(r["epoch"], r["test_acc_recal"]) for r in h if r.get("test_acc_recal") is not None]
     tail = [(e, a) for e, a in recal if e > last - window]
     end = [r for r in h if r["epoch"] > last - window]
@@ -61,7 +70,7 @@ def run_numbers(rec: dict, window: int = WINDOW) -> dict:
             "top_recal": max((a for _, a in recal), default=None),
             "final_recal": float(np.mean([a for _, a in tail])) if tail else None,
             "final_plain": mean("test_acc"), "final_train": mean("train_acc"), "slope": slope_pp(tail),
-            "epochs": last, "steps_per_epoch": max(1, math.ceil(rec["summary"]["train_size"] / rec["config"]["batch_size"])),
+            "epochs": last, "window": window, "steps_per_epoch": max(1, math.ceil(rec["summary"]["train_size"] / rec["config"]["batch_size"])),
             "curve": recal, "curve_plain": [(r["epoch"], r["test_acc"]) for r in h],
             "lcs0": first.get("l_cs"), "lcs0_norm": first.get("l_cs_normalized"),
             "knorm0": first.get("conv_kernel_norm"), "lcs_end": h[-1].get("l_cs") if h else None,
