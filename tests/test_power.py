@@ -44,10 +44,11 @@ def test_mde_is_where_the_power_reaches_80_percent(sd, n):
 @settings(max_examples=40, deadline=None)
 @given(effect=st.floats(0.05, 5), sd=st.floats(0.05, 5))
 def test_seeds_for_power_is_the_smallest_sufficient_n(effect, sd):
-    n = power.seeds_for_power(effect, sd, n_max=5000)
+    n = power.seeds_for_power(effect, sd)
     assert n is not None and power.paired_power(effect, sd, n) >= 0.8
     if n > 2:
         assert power.paired_power(effect, sd, n - 1) < 0.8
+    assert power.seeds_for_power(effect, sd, n_max=n - 1) is None if n > 2 else True
 
 
 def test_t_interval_matches_scipy():

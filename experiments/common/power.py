@@ -90,15 +90,25 @@ def min_detectable_effect(sd: float, n: int, power: float = POWER, alpha: float 
     return float(optimize.brentq(lambda d: paired_power(d, sd, n, alpha) - power, 0.0, hi, xtol=1e-12 * sd))
 
 
-def seeds_for_power(effect: float, sd: float, power: float = POWER, alpha: float = ALPHA, n_max: int = 1000):
-    """The smallest number of pairs (>= 2) with ``paired_power >= power``; ``None`` if above ``n_max``."""
+def seeds_for_power(effect: float, sd: float, power: float = POWER, alpha: float = ALPHA, n_max: int = 10 ** 6):
+    """The smallest number of pairs (>= 2) with ``paired_power >= power``; ``None`` if above ``n_max``.
+
+    Starts from the normal approximation ``((z_{1-α/2} + z_power) σ / δ)²`` and steps to the exact answer
+    (the power is increasing in ``n``)."""
+    from scipy import stats
+
     sd = _check_sd(sd)
     if effect == 0:
         return None
-    for n in range(2, int(n_max) + 1):
-        if paired_power(effect, sd, n, alpha) >= power:
-            return n
-    return None
+    z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    n = min(max(2, math.ceil((z * sd / abs(effect)) ** 2)), int(n_max))
+    while n > 2 and paired_power(effect, sd, n - 1, alpha) >= power:
+        n -= 1
+    while paired_power(effect, sd, n, alpha) < power:
+        n += 1
+        if n > n_max:
+            return None
+    return n
 
 
 def holm(pvalues) -> list:
