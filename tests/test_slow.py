@@ -41,7 +41,7 @@ def test_committed_montecarlo_tables_are_what_the_code_produces(tmp_path):
     from experiments.common.report import fmt
 
     subprocess.run([sys.executable, "-m", "experiments", "montecarlo", "run", "--tables", "1", "2", "3", "6",
-                    "--episodes", "1000", "--seed", "0", "--device", "cpu", "--out", str(tmp_path),
+                    "--episodes", "1000", "--seeds", *map(str, range(10)), "--device", "cpu", "--out", str(tmp_path),
                     "--no-progress", "--no-report"], check=True, cwd=ROOT)
     exact = ("n", "optimizer", "diverged", "n_dec", "n_inc")
     close = ("corr_mean", "corr_std", "reduction_freq", "dec_mean", "dec_std", "inc_mean", "cos_before_median",
