@@ -77,6 +77,17 @@ class ErrorInput:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A known variant of an operation (a public implementation's deviation): its NumPy ``reference`` and
+    torch ``twin`` (same calling convention as the operation's), where it comes from and what it changes."""
+    name: str
+    reference: Callable
+    twin: Callable
+    source: str
+    differs: str
+
+
+@dataclass(frozen=True)
 class OpInfo:
     """One operation: reference, twin, sample inputs, bad inputs and per-dtype tolerances.
 
@@ -97,6 +108,7 @@ class OpInfo:
     error_reference: Callable | None = None
     error_twin: Callable | None = None
     notes: str = ""
+    variants: tuple = ()            # known variants (:class:`Variant`) that theory.audit recognises
 
     def error_target(self, world: str) -> Callable:
         if world == "reference":
@@ -151,10 +163,22 @@ def check_sample(op: OpInfo, sample: Sample, *, impl: Callable | None = None, dt
             got = _flat_outputs(impl(*targs, **sample.kwargs, **extra))
     except Exception as exc:
         raise AssertionError(f"{where}\nthe implementation raised {type(exc).__name__}: {exc}") from exc
+    for idx, j, g, w, bound, err in _slice_errors(op, sample, got, op.reference, dtype, where):
+        if not np.all(err <= bound):
+            k = np.unravel_index(np.argmax(err - bound), err.shape) if err.ndim else ()
+            raise AssertionError(
+                f"{where}\nslice {idx} output {j} at {k}: got {g[k]!r}, reference {w[k]!r}, "
+                f"|err| {err[k]:.3g} > bound {bound[k]:.3g} (rtol {rtol}, atol {atol} x scale)")
+
+
+def _slice_errors(op: OpInfo, sample: Sample, got: list, reference: Callable, dtype, where: str = ""):
+    """``(slice, output index, got, reference, bound, |err|)`` per slice and output of a batched result;
+    AssertionError on a count or shape mismatch."""
+    rtol, atol = op.tol.get(dtype, DEFAULT_TOL.get(dtype, (1e-4, 1e-5)))
     for idx in itertools.product(*(range(b) for b in sample.batch)):
         sl = sample.slice(idx)
-        want = _flat_outputs(op.reference(*sl, **sample.kwargs))
-        scale = _flat_outputs(op.reference(*_abs_args(sl), **sample.kwargs)) if op.abs_scale else [1.0] * len(want)
+        want = _flat_outputs(reference(*sl, **sample.kwargs))
+        scale = _flat_outputs(reference(*_abs_args(sl), **sample.kwargs)) if op.abs_scale else [1.0] * len(want)
         if len(got) != len(want):
             raise AssertionError(f"{where}\n{len(got)} outputs, reference has {len(want)}")
         for j, (g, w, s) in enumerate(zip(got, want, scale)):
@@ -164,9 +188,19 @@ def check_sample(op: OpInfo, sample: Sample, *, impl: Callable | None = None, dt
                 raise AssertionError(f"{where}\nslice {idx} output {j}: shape {g.shape}, reference {w.shape}")
             bound = atol * np.maximum(np.abs(np.asarray(s, dtype=np.float64)).max(initial=0.0), 1e-300) \
                 + rtol * np.abs(w)
-            err = np.abs(g - w)
-            if not np.all(err <= bound):
-                k = np.unravel_index(np.argmax(err - bound), err.shape) if err.ndim else ()
-                raise AssertionError(
-                    f"{where}\nslice {idx} output {j} at {k}: got {g[k]!r}, reference {w[k]!r}, "
-                    f"|err| {err[k]:.3g} > bound {bound[k]:.3g} (rtol {rtol}, atol {atol} x scale)")
+            yield idx, j, g, w, bound, np.abs(g - w)
+
+
+def error_ratio(op: OpInfo, sample: Sample, got, *, reference: Callable | None = None, dtype=torch.float64) -> float:
+    """``max |got - reference| / bound`` over the slices and outputs of a batched result (``<= 1``: within the
+    op's tolerance for ``dtype``; ``inf`` on a shape or count mismatch). ``reference`` defaults to the op's."""
+    ref = op.reference if reference is None else reference
+    worst = 0.0
+    try:
+        for *_, bound, err in _slice_errors(op, sample, _flat_outputs(got), ref, dtype):
+            if not np.all(np.isfinite(err)):
+                return float("inf")
+            worst = max(worst, float(np.max(err / bound, initial=0.0)))
+    except AssertionError:
+        return float("inf")
+    return worst

@@ -13,14 +13,15 @@ every slice is compared with the reference run on that slice alone (see :func:`t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .opinfo import DEFAULT_TOL, ErrorInput, OpInfo, Sample, check_sample
+from .opinfo import DEFAULT_TOL, ErrorInput, OpInfo, Sample, Variant, check_sample
 
-__all__ = ["REGISTRY", "OpInfo", "Sample", "ErrorInput", "DEFAULT_TOL", "check_sample", "samples", "audit",
+__all__ = ["REGISTRY", "OpInfo", "Sample", "ErrorInput", "Variant", "DEFAULT_TOL", "check_sample", "samples", "audit",
            "get"]
 
 
@@ -124,7 +125,9 @@ def _load() -> list[OpInfo]:
     from ._opinfo_stats import OPS as stats_ops
     from ._opinfo_orthogonality import OPS as orthogonality_ops
     from ._opinfo_gram import OPS as gram_ops
-    return [*conv_ops, *stats_ops, *orthogonality_ops, *gram_ops]
+    from ._variants import VARIANTS
+    ops = [*conv_ops, *stats_ops, *orthogonality_ops, *gram_ops]
+    return [dataclasses.replace(op, variants=VARIANTS[op.name]) if op.name in VARIANTS else op for op in ops]
 
 
 REGISTRY: list[OpInfo] = _load()

@@ -1,0 +1,111 @@
+"""theory.audit: each public variant is recognised, the faithful twins pass, a broken function fails with a
+re-run line; the variants' references and twins agree, and each breaks what the issue says it breaks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from theory import batched as B
+from theory import reference as R
+from theory.audit import classify
+from theory.batched import variants as BV
+from theory.opinfo import error_ratio, to_torch
+from theory.reference import variants as RV
+from theory.registry import REGISTRY, get, samples
+
+ROOT = Path(__file__).resolve().parent.parent
+WITH_VARIANTS = [op for op in REGISTRY if op.variants]
+
+
+def test_every_variant_is_registered_where_expected():
+    assert {op.name: [v.name for v in op.variants] for op in WITH_VARIANTS} == {
+        "conv_similarity": ["cs_convsim2d_adjacent_same_channel"], "mfd_loss": ["mfd_clamped_denominator"],
+        "sc_loss": ["pod_sc_over_n_minus_1"]}
+
+
+@pytest.mark.parametrize("op", WITH_VARIANTS, ids=lambda o: o.name)
+def test_variant_twins_match_their_references(op):
+    for v in op.variants:
+        for seed in (0, 1):
+            for s in samples(op, seed):
+                got = v.twin(*(to_torch(a) for a in s.args), **s.kwargs)
+                assert error_ratio(op, s, got, reference=v.reference) <= 1, (v.name, s.describe())
+
+
+@pytest.mark.parametrize("name,fn", [("conv_similarity", BV.conv_similarity_adjacent),
+                                     ("mfd_loss", None), ("sc_loss", BV.sc_loss_over_n_minus_1)])
+def test_audit_names_each_variant(name, fn):
+    if fn is None:                       # MFD's clamp shows only on small activations: a scaled-down function
+        def fn(x, *, d):
+            return BV.mfd_loss_clamped(x * 1e-6, d=d)
+        rows = classify(name, fn)
+        assert {r["verdict"] for r in rows} <= {"none"}            # neither faithful nor the clamp at scale 1
+        rows = classify(name, BV.mfd_loss_clamped)
+        assert {r["verdict"] for r in rows} == {"faithful"}        # at O(1) activations the clamp never acts
+        return
+    rows = classify(name, fn)
+    v = get(name).variants[0].name
+    assert v in {r["verdict"] for r in rows} and {r["verdict"] for r in rows} <= {"faithful", v}
+
+
+def test_convsim2d_is_faithful_exactly_where_it_should_be():
+    rows = classify("conv_similarity", BV.conv_similarity_adjacent, seeds=(0,))
+    for r, s in zip(rows, samples(get("conv_similarity"), 0)):
+        w = s.args[0]
+        S, C = w.shape[-(s.kwargs["d"] + 2)], w.shape[-(s.kwargs["d"] + 1)]
+        assert (r["verdict"] == "faithful") == (S == 1 or (S == 2 and C == 1)), s.describe()   # S = 1: both 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10 ** 6), s=st.integers(3, 5), c=st.integers(1, 3))
+def test_convsim2d_breaks_permutation_invariance(seed, s, c):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(s, c, 3))
+    perm = np.roll(np.arange(s), 1)
+    perm[[0, 1]] = perm[[1, 0]]
+    assert R.conv_similarity(w[perm], d=1) == pytest.approx(R.conv_similarity(w, d=1), rel=1e-12)
+    assert RV.conv_similarity_adjacent(w[perm], d=1) != pytest.approx(RV.conv_similarity_adjacent(w, d=1), rel=1e-6)
+
+
+def test_mfd_clamp_breaks_scale_invariance_and_pod_divides():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4, 3))
+    for scale in (1.0, 1e3):
+        assert RV.mfd_loss_clamped(x * scale, d=1) == pytest.approx(R.mfd_loss(x, d=1), rel=1e-12)
+    assert R.mfd_loss(x * 1e-6, d=1) == pytest.approx(R.mfd_loss(x, d=1), rel=1e-9)
+    assert RV.mfd_loss_clamped(x * 1e-6, d=1) < 1e-3 * R.mfd_loss(x, d=1)        # the clamp acts
+    f = rng.normal(size=(5, 9))
+    y = np.arange(5) % 3
+    c = R.pedcc_centroids(3, 9)
+    assert RV.sc_loss_over_n_minus_1(f, y, c) == pytest.approx(R.sc_loss(f, y, c) / 8, rel=1e-15)
+    assert float(BV.sc_loss_over_n_minus_1(torch.tensor(f), torch.tensor(y), torch.tensor(c))) == \
+        pytest.approx(float(B.sc_loss(torch.tensor(f), torch.tensor(y), torch.tensor(c))) / 8, rel=1e-14)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "theory.audit", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_cli_exit_status_and_rerun_line(tmp_path):
+    assert _cli("theory.batched:conv_similarity", "--op", "conv_similarity").returncode == 0
+    r = _cli("theory.batched.variants:conv_similarity_adjacent", "--op", "conv_similarity", "--seeds", "0")
+    assert r.returncode == 1 and "cs_convsim2d_adjacent_same_channel" in r.stdout and "ConvSim2D" in r.stdout
+    mine = tmp_path / "mine.py"
+    mine.write_text("import numpy as np\nfrom theory import reference as R\n"
+                    "def broken_lcs(weight, *, d):\n    return 1.01 * R.conv_similarity(weight, d=d)\n")
+    r = _cli(f"{mine}:broken_lcs", "--op", "conv_similarity", "--seeds", "0")
+    assert r.returncode == 1 and "numpy convention" in r.stdout and "agree with no known version" in r.stdout
+    assert "theory.registry.audit('conv_similarity', broken_lcs, seeds=[0], sample=" in r.stdout
+    (tmp_path / "bad.py").write_text("def two_args(a, b, c):\n    return a\n")
+    r = _cli(f"{tmp_path / 'bad.py'}:two_args", "--op", "conv_similarity")
+    assert r.returncode == 2 and "cannot be called" in r.stderr and "conv_similarity(weight" in r.stderr
+    assert _cli("no_colon", "--op", "conv_similarity").returncode == 2
+    r = _cli("theory.batched:conv_similarity", "--op", "nope")
+    assert r.returncode == 2 and "no operation 'nope'" in r.stderr

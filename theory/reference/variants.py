@@ -1,0 +1,150 @@
+"""The public implementations' variants of three operations, as plain NumPy references (facts read from the
+papers' public code; our own code). Each differs from the faithful operation of the same module in a way a
+user cannot see from its output alone; :mod:`theory.audit` recognises them.
+
+* :func:`conv_similarity_adjacent` — the CS paper's CUDA library (``ConvSim2D``): the squared full
+  cross-correlation summed only over **adjacent** output kernels ``(i, i+1)`` and only for the **same** input
+  channel ``c1 = c2``::
+
+      L_adj = Σ_{i=0}^{S-2} Σ_{c=0}^{C-1} Σ_n (K_i[c] ⋆ K_{i+1}[c])²[n]
+
+  It equals eq. 10 for ``S = 2, C = 1``; it is not invariant to permuting the output kernels and ignores
+  the cross-channel terms that enter ``<F_i, F_j>``.
+* :func:`mfd_loss_clamped` — the MFD code: eq. 5-6 with the Pearson denominator clamped,
+  ``max(‖I - Ī‖·‖J - J̄‖, eps)`` (``eps = 1e-8``; a second copy uses 1e-12), which breaks the scale
+  invariance of eq. 6 for small activations.
+* :func:`sc_loss_over_n_minus_1` — the POD code (2021): the self-correlation loss of eq. 14-15 divided by
+  ``n - 1``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from theory import reference as R
+>>> from theory.reference import variants as V
+>>> w = np.array([[[1.0, 2.0]], [[3.0, -1.0]]])          # S = 2, C = 1: one pair, one channel
+>>> V.conv_similarity_adjacent(w, d=1) == R.conv_similarity(w, d=1)
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .correlations import kernel_crosscorrelation
+from .pearson import _centred_channels, _check_channels, _dead, _features, _offdiagonal
+from .pedcc import sc_loss
+from .similarity import conv_similarity_matrix  # noqa: F401  (the faithful pair terms, for comparison)
+from .._validate import check_feature_d
+
+__all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "MFD_EPS"]
+
+MFD_EPS = 1e-8      #: the MFD code's clamp
+
+
+def conv_similarity_adjacent(weight, *, d: int) -> float:
+    """``Σ_i Σ_c Σ_n (K_i[c] ⋆ K_{i+1}[c])²[n]``: the CS CUDA library's L_CS (module docstring).
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's kernels.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+        0 for ``S = 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` does not have ``2 + d`` axes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> w = np.array([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]])        # S = 3: pair (0, 2) is left out
+    >>> conv_similarity_adjacent(w, d=1), R.conv_similarity(w, d=1)
+    (4.0, 7.0)
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim != 2 + d:
+        raise ValueError(f"weight: expected {2 + d} axes (S, C, *kernel) for d={d}, got shape {w.shape}")
+    s, c = w.shape[:2]
+    return float(sum(np.sum(kernel_crosscorrelation(w[i, ch], w[i + 1, ch], d=d) ** 2)
+                     for i in range(s - 1) for ch in range(c)))
+
+
+def mfd_loss_clamped(features, *, d: int, eps: float = MFD_EPS) -> float:
+    """MFD eq. 5 with eq. 6's denominator clamped at ``eps`` (module docstring); dead channels as in
+    :func:`theory.reference.mfd_loss` (zero rows, counted in ``C(C-1)``).
+
+    Parameters
+    ----------
+    features : array_like, shape (b, C, *spatial)
+        One stage's features, ``b >= 2``, ``C >= 2``.
+    d : {0, 1, 2}
+        Number of spatial axes, keyword-only.
+    eps : float
+        The clamp of ``‖I - Ī‖·‖J - J̄‖``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> x = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 3.0]])
+    >>> mfd_loss_clamped(x, d=0) == R.mfd_loss(x, d=0)                 # O(1) activations: no clamp
+    True
+    >>> round(mfd_loss_clamped(1e-5 * x, d=0), 6)                      # the clamp acts: not scale invariant
+    0.0
+    """
+    d = check_feature_d(d)
+    x = _features(features, d)
+    _check_channels(x, d)
+    z = _centred_channels(x)
+    dead = _dead(x, z)
+    c = x.shape[1]
+    norm = [np.sqrt(sum(np.sum(z[i, k] ** 2) for k in range(z.shape[1]))) for i in range(c)]
+    f = np.zeros((c, c))
+    for i in range(c):
+        for j in range(c):
+            if i == j or dead[i] or dead[j]:
+                continue
+            inner = sum(np.sum(z[i, k] * z[j, k]) for k in range(z.shape[1]))
+            f[i, j] = inner / max(norm[i] * norm[j], eps)
+    return float(np.sum(_offdiagonal(f) ** 2) / (c * (c - 1)))
+
+
+def sc_loss_over_n_minus_1(features, labels, centroids) -> float:
+    """POD eq. 14-15 divided by ``n - 1`` (``n``: the feature dimension), as the 2021 code computes it.
+
+    Parameters
+    ----------
+    features : array_like, shape (B, n)
+        Latent features.
+    labels : array_like of int, shape (B,)
+        Classes.
+    centroids : array_like, shape (k, n)
+        PEDCC centroids.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> c = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    >>> f, y = np.array([[1.0, 1.0], [-1.0, 0.0]]), np.array([0, 1])
+    >>> sc_loss_over_n_minus_1(f, y, c) == R.sc_loss(f, y, c) / 1
+    True
+    """
+    n = np.shape(features)[-1]
+    return sc_loss(features, labels, centroids) / (n - 1)
