@@ -26,7 +26,7 @@ WITH_VARIANTS = [op for op in REGISTRY if op.variants]
 def test_every_variant_is_registered_where_expected():
     assert {op.name: [v.name for v in op.variants] for op in WITH_VARIANTS} == {
         "conv_similarity": ["cs_convsim2d_adjacent_same_channel"], "mfd_loss": ["mfd_clamped_denominator"],
-        "sc_loss": ["pod_sc_over_n_minus_1"]}
+        "ocnn_orthogonality": ["ocnn_public_norm_padding1"], "sc_loss": ["pod_sc_over_n_minus_1"]}
 
 
 @pytest.mark.parametrize("op", WITH_VARIANTS, ids=lambda o: o.name)
@@ -39,6 +39,7 @@ def test_variant_twins_match_their_references(op):
 
 
 @pytest.mark.parametrize("name,fn", [("conv_similarity", BV.conv_similarity_adjacent),
+                                     ("ocnn_orthogonality", BV.ocnn_orthogonality_public),
                                      ("mfd_loss", None), ("sc_loss", BV.sc_loss_over_n_minus_1)])
 def test_audit_names_each_variant(name, fn):
     if fn is None:                       # MFD's clamp shows only on small activations: a scaled-down function
@@ -109,3 +110,27 @@ def test_cli_exit_status_and_rerun_line(tmp_path):
     assert _cli("no_colon", "--op", "conv_similarity").returncode == 2
     r = _cli("theory.batched:conv_similarity", "--op", "nope")
     assert r.returncode == 2 and "no operation 'nope'" in r.stderr
+
+
+def test_ocnn_public_sees_only_lags_up_to_one_and_puts_the_stride_2_target_at_plus_one():
+    from theory.reference.variants import ocnn_public_lags
+
+    assert ocnn_public_lags((1, 1)) == ([[-1, 0, 1], [-1, 0, 1]], 1)
+    assert ocnn_public_lags((2, 2)) == ([[-1, 1], [-1, 1]], 1)                   # target index 1: lag +1
+    w = np.array([[[1.0, 0.0, 1.0]]]) / np.sqrt(2.0)                            # Z[0] = 1, Z[±2] = 1/2
+    assert R.ocnn_orthogonality(w, 1, d=1) == pytest.approx(0.5)                # the paper's P = 2 sees lag ±2
+    assert RV.ocnn_orthogonality_public(w, 1, d=1) == pytest.approx(0.0, abs=1e-15)   # the code's P = 1 does not
+    v = np.random.default_rng(1).normal(size=(3, 2, 3))
+    assert RV.ocnn_orthogonality_public(v, 1, d=1) ** 2 == pytest.approx(_squared_lags_01(v), rel=1e-12)
+
+
+def _squared_lags_01(v):
+    """Σ_{i,j} Σ_{n=-1..1} (Z_ij[n] - δ_ij δ_n)² by NumPy correlate, for the test above."""
+    s, c, k = v.shape
+    total = 0.0
+    for i in range(s):
+        for j in range(s):
+            z = sum(np.correlate(v[j, ch], v[i, ch], "full") for ch in range(c))    # lags -(k-1)..(k-1)
+            for n in (-1, 0, 1):
+                total += (z[k - 1 + n] - (1.0 if (i == j and n == 0) else 0.0)) ** 2
+    return total

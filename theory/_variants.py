@@ -19,6 +19,12 @@ VARIANTS = {
                 differs="Pearson denominator clamped at 1e-8: not scale invariant for small activations; equal "
                         "to eq. 5-6 when every product of norms exceeds 1e-8"),
     ),
+    "ocnn_orthogonality": (
+        Variant("ocnn_public_norm_padding1", RV.ocnn_orthogonality_public, BV.ocnn_orthogonality_public,
+                source="OCNN code (deconv_orth_dist)",
+                differs="the Frobenius norm, not squared, and padding fixed at 1: a 3x3 kernel at stride 1 is "
+                        "penalised at lags -1..1 only, and at stride 2 the identity target lands on lag (+1, +1)"),
+    ),
     "sc_loss": (
         Variant("pod_sc_over_n_minus_1", RV.sc_loss_over_n_minus_1, BV.sc_loss_over_n_minus_1,
                 source="POD paper's code (2021)",

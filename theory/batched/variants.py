@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import torch
 
+from ._tensors import conv, pad
 from .correlations import kernel_crosscorrelation
+from .orthogonality import _eye_like, _weight
 from .pearson import _CentredGram, _check_channels, _features, _live_channels
 from .pedcc import sc_loss
-from .._validate import check_feature_d
+from .._validate import check_feature_d, check_stride
 
-__all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "MFD_EPS"]
+__all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "ocnn_orthogonality_public",
+           "MFD_EPS"]
 
 MFD_EPS = 1e-8
 
@@ -136,3 +139,43 @@ def sc_loss_over_n_minus_1(features, labels, centroids) -> torch.Tensor:
     0.085786
     """
     return sc_loss(features, labels, centroids) / (features.shape[-1] - 1)
+
+
+def ocnn_orthogonality_public(weight, stride=1, *, d: int) -> torch.Tensor:
+    """Twin of :func:`theory.reference.variants.ocnn_orthogonality_public`.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., S, C, N) or (..., S, C, h, w)
+        Layer weights, leading batch axes allowed.
+    stride : int or tuple of int, default 1
+        ``s >= 1``, one for every axis or one per axis.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(...)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([[[1.0, 1.0]], [[1.0, -1.0]]], dtype=torch.float64) / 2 ** 0.5
+    >>> round(float(ocnn_orthogonality_public(w, 2, d=1)), 6)
+    2.0
+    """
+    w, d = _weight(weight, d)
+    stride = check_stride(stride, d)
+    s = w.shape[-d - 2]
+    # lags -1..1 wherever the kernel reaches them (zero beyond it), as conv(K, K, padding=1) has
+    x = pad(w, [(1, 1)] * d)
+    z = conv(x, w.unsqueeze(-d - 3), d)                                # (..., S_j, S_i, 3, ...): lags -1, 0, 1
+    z = z[(Ellipsis, *(slice(None, None, st) for st in stride))].transpose(-d - 2, -d - 1)
+    lengths = [2 // st + 1 for st in stride]
+    centre = lengths[-1] // 2
+    target = torch.zeros(z.shape[-d - 2:], dtype=z.dtype, device=z.device)
+    if all(centre < n for n in lengths):
+        target[(slice(None), slice(None), *([centre] * d))] = _eye_like(z, s)
+    r = z - target
+    return (r * r).sum(dim=tuple(range(-d - 2, 0))).sqrt()

@@ -15,6 +15,10 @@ user cannot see from its output alone; :mod:`theory.audit` recognises them.
   invariance of eq. 6 for small activations.
 * :func:`sc_loss_over_n_minus_1` — the POD code (2021): the self-correlation loss of eq. 14-15 divided by
   ``n - 1``.
+* :func:`ocnn_orthogonality_public` — the OCNN code (``deconv_orth_dist``): the Frobenius norm, not its
+  square, and the padding fixed at 1 whatever the kernel and stride: for a 3×3 kernel at stride 1 only lags
+  -1..1 are penalised, and at stride 2 the identity target lands on lag (+1, +1) (its index comes from the
+  last axis's output length, ``⌊L/2⌋``, for every axis).
 
 Examples
 --------
@@ -30,13 +34,18 @@ from __future__ import annotations
 
 import numpy as np
 
+import itertools
+import math
+
 from .correlations import kernel_crosscorrelation
+from .orthogonality import _lagged_inner, _weight
 from .pearson import _centred_channels, _check_channels, _dead, _features, _offdiagonal
 from .pedcc import sc_loss
 from .similarity import conv_similarity_matrix  # noqa: F401  (the faithful pair terms, for comparison)
-from .._validate import check_feature_d
+from .._validate import check_feature_d, check_stride
 
-__all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "MFD_EPS"]
+__all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "ocnn_orthogonality_public",
+           "MFD_EPS"]
 
 MFD_EPS = 1e-8      #: the MFD code's clamp
 
@@ -148,3 +157,50 @@ def sc_loss_over_n_minus_1(features, labels, centroids) -> float:
     """
     n = np.shape(features)[-1]
     return sc_loss(features, labels, centroids) / (n - 1)
+
+
+def ocnn_public_lags(stride) -> tuple[list, int]:
+    """``(lags per axis, target index)`` of the OCNN code's ``conv2d(K, K, padding=1, stride=s)``: per axis
+    the output length ``⌊2/s⌋ + 1`` with lags ``t·s - 1``, and the identity at index ``⌊L/2⌋`` of the last
+    axis's length on every axis."""
+    lengths = [2 // st + 1 for st in stride]
+    return [[t * st - 1 for t in range(n)] for st, n in zip(stride, lengths)], lengths[-1] // 2
+
+
+def ocnn_orthogonality_public(weight, stride=1, *, d: int) -> float:
+    """``||conv(K, K, padding=1, stride=s) - I||_F`` as the OCNN code computes it (module docstring).
+
+    Parameters
+    ----------
+    weight : array_like, shape (S, C, N) or (S, C, h, w)
+        The layer's filters.
+    stride : int or tuple of int, default 1
+        ``s >= 1``, one for every axis or one per axis.
+    d : {1, 2}
+        Spatial rank, keyword-only.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from theory import reference as R
+    >>> w = np.array([[[1.0, 1.0]], [[1.0, -1.0]]]) / np.sqrt(2.0)        # Haar: orthogonal at stride 2
+    >>> round(R.ocnn_orthogonality(w, 2, d=1), 12), round(ocnn_orthogonality_public(w, 2, d=1), 6)
+    (0.0, 2.0)
+    """
+    w, d = _weight(weight, d)
+    stride = check_stride(stride, d)
+    lags, centre = ocnn_public_lags(stride)
+    s = w.shape[0]
+    total = 0.0
+    for idx in itertools.product(*(range(len(a)) for a in lags)):
+        lag = tuple(lags[a][t] for a, t in enumerate(idx))
+        at_centre = all(t == centre for t in idx)
+        for i in range(s):
+            for j in range(s):
+                target = 1.0 if (at_centre and i == j) else 0.0
+                total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
+    return float(math.sqrt(total))
