@@ -22,6 +22,7 @@ EXPERIMENTS = {
     "cs": ("experiments.cs.cli", "CS paper CNN training: Table 5, Figures 1-3 and 5 analogues"),
     "mfd": ("experiments.mfd.cli", "MFD paper training: Tables I-IV analogues"),
     "pod": ("experiments.pod.cli", "POD paper training: Tables I, V-VII analogues"),
+    "audit": ("experiments.audit.cli", "what the public implementations' deviations change (reports/audit)"),
     "claims": ("experiments.claims.cli", "one claims table over the CS, MFD and POD reports (Holm-adjusted)"),
 }
 

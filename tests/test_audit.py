@@ -40,19 +40,33 @@ def test_variant_twins_match_their_references(op):
 
 @pytest.mark.parametrize("name,fn", [("conv_similarity", BV.conv_similarity_adjacent),
                                      ("ocnn_orthogonality", BV.ocnn_orthogonality_public),
-                                     ("mfd_loss", None), ("sc_loss", BV.sc_loss_over_n_minus_1)])
+                                     ("mfd_loss", BV.mfd_loss_clamped), ("sc_loss", BV.sc_loss_over_n_minus_1)])
 def test_audit_names_each_variant(name, fn):
-    if fn is None:                       # MFD's clamp shows only on small activations: a scaled-down function
-        def fn(x, *, d):
-            return BV.mfd_loss_clamped(x * 1e-6, d=d)
-        rows = classify(name, fn)
-        assert {r["verdict"] for r in rows} <= {"none"}            # neither faithful nor the clamp at scale 1
-        rows = classify(name, BV.mfd_loss_clamped)
-        assert {r["verdict"] for r in rows} == {"faithful"}        # at O(1) activations the clamp never acts
-        return
     rows = classify(name, fn)
     v = get(name).variants[0].name
     assert v in {r["verdict"] for r in rows} and {r["verdict"] for r in rows} <= {"faithful", v}
+    if name == "mfd_loss":                  # the clamp acts only on the small-activation sample
+        assert {r["desc"].split(":")[0] for r in rows if r["verdict"] == v} == {"d=1 small activations (x1e-6)"}
+
+
+def test_audit_experiment_report(tmp_path):
+    from experiments.__main__ import main
+    from tests.training_fixtures import write_fashion_mnist
+
+    data = tmp_path / "fm"
+    write_fashion_mnist(data, 13, 2)                              # 130 training images: one batch of 128
+    out = tmp_path / "audit"
+    assert main(["audit", "run", "--out", str(out), "--data-root", str(data), "--episodes", "20",
+                 "--pod-results", str(ROOT / "reports" / "pod" / "results")]) == 0
+    import json
+
+    a = json.loads((out / "audit.json").read_text())
+    assert {r["variant"] for r in a["registry"]} == {v.name for op in WITH_VARIANTS for v in op.variants}
+    assert all(r["identified"] > 0 for r in a["registry"])        # every variant shows on some sample
+    assert all(v["max_rel_difference"] < 1e-12 for k, v in a["cs"].items() if k.startswith("montecarlo"))
+    assert [l["pairs_variant"] for l in a["cs"]["cnn1_half_width"]] == [31, 992, 992, 992]
+    assert a["mfd"]["n_stages"] == 5 and a["mfd"]["n_every"] == 17
+    assert sorted(p.name for p in out.iterdir()) == ["REPORT.md", "audit.json"]
 
 
 def test_convsim2d_is_faithful_exactly_where_it_should_be():

@@ -63,6 +63,8 @@ def _pearson_samples(rng, min_channels: int = 1):
 
 def _pearson_samples_pairs(rng):
     yield from _pearson_samples(rng, min_channels=2)
+    # eq. 6 is scale invariant: small activations (where the MFD code's clamped denominator departs from it)
+    yield Sample((rng.normal(size=(2, 5, 3, 4)) * 1e-6,), {"d": 1}, (2,), (0,), "d=1 small activations (x1e-6)")
 
 
 def mfd_joint_loss_ref(logits, labels, *stages, lam=1.0, d):

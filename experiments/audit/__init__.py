@@ -1,0 +1,1 @@
+"""What the public implementations' deviations change (``python -m experiments audit run``)."""

@@ -1,0 +1,20 @@
+"""``python -m experiments audit run``: see :mod:`experiments.audit.run`."""
+
+from __future__ import annotations
+
+from experiments.common.cli import Verb
+
+from .run import AuditOptions
+
+__all__ = ["VERBS"]
+
+
+def _run(cfg: AuditOptions, ctx) -> int:
+    from .run import write_audit
+
+    print(f"audit: {write_audit(cfg, log=ctx['log'])}")
+    return 0
+
+
+VERBS = {"run": Verb("what the public implementations' deviations change: reports/audit/REPORT.md", AuditOptions,
+                     _run)}
