@@ -26,6 +26,8 @@ from tests.strategies import UNIT, arrays, input_shape, kernel_shape, padding
 from tests.training_fixtures import write_fashion_mnist
 from theory import batched as B
 from theory import reference as R
+from theory.batched import variants as BV
+from theory.reference import variants as RV
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -105,7 +107,8 @@ def _ref_value(name, w):
         return sum(R.kernel_inner_product(w[i], w[j], d=2) ** 2 for i in range(s) for j in range(i + 1, s))
     return {"soft_orth": lambda: R.soft_orthogonality(w, d=2), "ocnn": lambda: R.ocnn_orthogonality(w, d=2),
             "orthoreg": lambda: R.orthoreg(w, d=2), "cs": lambda: R.conv_similarity(w, d=2),
-            "cs_norm": lambda: R.conv_similarity_normalized(w, d=2)}[name]()
+            "cs_norm": lambda: R.conv_similarity_normalized(w, d=2),
+            "cs_adjacent": lambda: RV.conv_similarity_adjacent(w, d=2)}[name]()
 
 
 def _twin(name, w):
@@ -115,7 +118,8 @@ def _twin(name, w):
         return torch.triu(g, 1).pow(2).sum((-2, -1))
     return {"soft_orth": lambda: B.soft_orthogonality(w, d=2), "ocnn": lambda: B.ocnn_orthogonality(w, d=2),
             "orthoreg": lambda: B.orthoreg(w, d=2), "cs": lambda: B.conv_similarity(w, d=2),
-            "cs_norm": lambda: B.conv_similarity_normalized(w, d=2)}[name]()
+            "cs_norm": lambda: B.conv_similarity_normalized(w, d=2),
+            "cs_adjacent": lambda: BV.conv_similarity_adjacent(w, d=2)}[name]()
 
 
 @pytest.mark.parametrize("name", list(ob.OBJECTIVES))

@@ -19,6 +19,8 @@ name               value per episode (the test-suite holds each to :mod:`theory.
                    :func:`theory.reference.conv_similarity`)
 ``cs_norm``        L_CS of the kernels each divided by its norm (scale-invariant;
                    :func:`theory.reference.conv_similarity_normalized`)
+``cs_adjacent``    ``Σ_i Σ_c Σ_n (K_i[c] ⋆ K_{i+1}[c])²[n]``, the CS CUDA library's L_CS (``ConvSim2D``: adjacent
+                   kernels, same channel; :func:`theory.reference.variants.conv_similarity_adjacent`)
 =================  ==========================================================================================
 
 Why not call the :mod:`theory.batched` twins directly: they validate their input (a NaN anywhere in
@@ -57,6 +59,8 @@ OBJECTIVES = {
     "orthoreg": ("OrthoReg", "sum_{i!=j} log(1 + exp(10 (cos(K_i,K_j) - 1))) (Rodriguez et al. 2017)", "kernel"),
     "cs": ("L_CS", "sum_{i<j} sum_{c1,c2,n} (K_i[c1] * K_j[c2])^2[n] (CS eq. 10)", "cs"),
     "cs_norm": ("L_CS norm.", "L_CS of the kernels divided by their norms (scale-invariant)", "cs"),
+    "cs_adjacent": ("L_CS adj.", "sum_i sum_c sum_n (K_i[c] * K_{i+1}[c])^2[n] (the CS CUDA library's ConvSim2D: "
+                    "adjacent kernels, same channel)", "cs"),
 }
 
 
@@ -127,6 +131,14 @@ def cs(w: torch.Tensor) -> torch.Tensor:
     return (mult @ diff) / (2 * size)
 
 
+def cs_adjacent(w: torch.Tensor) -> torch.Tensor:
+    """The CS CUDA library's L_CS (:func:`theory.reference.variants.conv_similarity_adjacent`): by Parseval,
+    ``(1/L) Σ_ω Σ_i Σ_c |K̂_i[c](ω)|² |K̂_{i+1}[c](ω)|²``."""
+    re, im, mult, size = _spectra(w)
+    p = re * re + im * im                                            # (S, C, B, E)
+    return (mult @ (p[:-1] * p[1:]).sum((0, 1))) / size
+
+
 def normalize_kernels(w: torch.Tensor) -> torch.Tensor:
     """Each kernel divided by its norm (scaled by its peak first so tiny kernels do not underflow)."""
     f = _flat(w)
@@ -174,7 +186,7 @@ def ocnn(w: torch.Tensor) -> torch.Tensor:
 
 
 FUNCTIONS = {"kernel_ip": kernel_ip, "soft_orth": soft_orth, "ocnn": ocnn, "orthoreg": orthoreg,
-             "cs": cs, "cs_norm": cs_norm}
+             "cs": cs, "cs_norm": cs_norm, "cs_adjacent": cs_adjacent}
 if set(FUNCTIONS) != set(OBJECTIVES):                               # pragma: no cover - module invariant
     raise RuntimeError("objectives: FUNCTIONS and OBJECTIVES disagree")
 
