@@ -57,7 +57,8 @@ def test_audit_experiment_report(tmp_path):
     write_fashion_mnist(data, 13, 2)                              # 130 training images: one batch of 128
     out = tmp_path / "audit"
     assert main(["audit", "run", "--out", str(out), "--data-root", str(data), "--episodes", "20",
-                 "--pod-results", str(ROOT / "reports" / "pod" / "results")]) == 0
+                 "--pod-results", str(ROOT / "reports" / "pod" / "results"),
+                 "--claim2d", str(ROOT / "reports" / "claim2d")]) == 0
     import json
 
     a = json.loads((out / "audit.json").read_text())
@@ -66,6 +67,10 @@ def test_audit_experiment_report(tmp_path):
     assert all(v["max_rel_difference"] < 1e-12 for k, v in a["cs"].items() if k.startswith("montecarlo"))
     assert [l["pairs_variant"] for l in a["cs"]["cnn1_half_width"]] == [31, 992, 992, 992]
     assert a["mfd"]["n_stages"] == 5 and a["mfd"]["n_every"] == 17
+    # the committed 2-D claim has both objectives; with one kernel pair and one channel they coincide
+    c2 = {(r["C"], r["k"], r["S"], r["input"]): r for r in a["claim2d"]}
+    assert len(c2) == 24 and all(r["cos_after_cs"] == pytest.approx(r["cos_after_adjacent"], rel=1e-6)
+                                 for (c, _, s, _), r in c2.items() if c == 1 and s == 2)
     assert sorted(p.name for p in out.iterdir()) == ["REPORT.md", "audit.json"]
 
 
