@@ -26,7 +26,8 @@ WITH_VARIANTS = [op for op in REGISTRY if op.variants]
 def test_every_variant_is_registered_where_expected():
     assert {op.name: [v.name for v in op.variants] for op in WITH_VARIANTS} == {
         "conv_similarity": ["cs_convsim2d_adjacent_same_channel"], "mfd_loss": ["mfd_clamped_denominator"],
-        "ocnn_orthogonality": ["ocnn_public_norm_padding1"], "sc_loss": ["pod_sc_over_n_minus_1"]}
+        "ocnn_orthogonality": ["ocnn_public_norm_padding1"], "sc_loss": ["pod_sc_over_n_minus_1"],
+        "orthoreg_pair_weight": ["orthoreg_pytorch_port_linear"]}
 
 
 @pytest.mark.parametrize("op", WITH_VARIANTS, ids=lambda o: o.name)
@@ -40,7 +41,8 @@ def test_variant_twins_match_their_references(op):
 
 @pytest.mark.parametrize("name,fn", [("conv_similarity", BV.conv_similarity_adjacent),
                                      ("ocnn_orthogonality", BV.ocnn_orthogonality_public),
-                                     ("mfd_loss", BV.mfd_loss_clamped), ("sc_loss", BV.sc_loss_over_n_minus_1)])
+                                     ("mfd_loss", BV.mfd_loss_clamped), ("sc_loss", BV.sc_loss_over_n_minus_1),
+                                     ("orthoreg_pair_weight", BV.orthoreg_pair_weight_port)])
 def test_audit_names_each_variant(name, fn):
     rows = classify(name, fn)
     v = get(name).variants[0].name
@@ -153,3 +155,13 @@ def _squared_lags_01(v):
             for n in (-1, 0, 1):
                 total += (z[k - 1 + n] - (1.0 if (i == j and n == 0) else 0.0)) ** 2
     return total
+
+
+def test_orthoreg_port_weight_is_linear_and_not_the_losss_gradient():
+    c = torch.linspace(-1, 1, 11, dtype=torch.float64, requires_grad=True)
+    # the faithful weight is the derivative of the paper's per-pair term log(1 + e^{λ(C-1)})
+    (g,) = torch.autograd.grad(torch.nn.functional.softplus(10.0 * (c - 1.0)).sum(), c)
+    torch.testing.assert_close(B.orthoreg_pair_weight(c.detach()), g)
+    port = RV.orthoreg_pair_weight_port(c.detach().numpy())
+    assert np.all(port[:5] < 0) and np.allclose(np.diff(port, 2), 0, atol=1e-4 * np.abs(port).max())   # <0 for C<0, ~linear
+    assert float(B.orthoreg_pair_weight(torch.tensor(0.9, dtype=torch.float64))) > 100 * port[-2]

@@ -56,6 +56,13 @@ def _orthoreg_errors():
     yield E((W, "10"), {"d": 1}, TypeError, r"^lam: expected a real", "lam a string")
 
 
+def _pair_weight_errors():
+    yield E((np.array([0.5, np.nan]),), {}, ValueError, r"^cosines: expected finite", "NaN cosine")
+    yield E((np.array(["a"]),), {}, TypeError, r"^cosines", "strings", "reference")
+    yield E((np.array([0.5]), 0.0), {}, ValueError, r"^lam: expected a finite number > 0", "lam 0")
+    yield E((np.array([0.5]), "10"), {}, TypeError, r"^lam: expected a real", "lam a string")
+
+
 def _decov_errors():
     yield E((H[:1],), {"d": 0}, ValueError, r"^h: the batch covariance needs b >= 2", "b = 1")
     yield E((H,), {"d": 1}, ValueError, r"^h: expected shape", "rank")
@@ -67,5 +74,5 @@ def _decov_errors():
 
 ERRORS = {
     "kernel_cosine_matrix": _cosine_errors, "soft_orthogonality": _soft_errors, "ocnn_orthogonality": _ocnn_errors,
-    "orthoreg": _orthoreg_errors, "decov": _decov_errors,
+    "orthoreg": _orthoreg_errors, "orthoreg_pair_weight": _pair_weight_errors, "decov": _decov_errors,
 }

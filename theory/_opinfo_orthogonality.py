@@ -100,6 +100,12 @@ def _decov_samples(rng):
     yield Sample((_kn(rng, 4, 1),), {"d": 0}, desc="d=0 D=1 (no pairs)")
 
 
+def _pair_weight_samples(rng):
+    yield Sample((np.linspace(-1.0, 1.0, 9),), {}, desc="C on [-1, 1], λ = 10 (the paper's)")
+    yield Sample((rng.uniform(-1, 1, size=(3, 4)), 3.0), {}, (3,), (0,), "λ = 3")
+    yield Sample((rng.uniform(0.9, 1.0, size=(2, 5)), 1.0), {}, (2,), (0,), "C near 1, λ = 1")
+
+
 OPS: list[OpInfo] = [
     OpInfo("kernel_cosine_matrix", _ref.kernel_cosine_matrix, _bat.kernel_cosine_matrix, _weight_samples,
            ERRORS["kernel_cosine_matrix"], abs_scale=False,
@@ -110,6 +116,9 @@ OPS: list[OpInfo] = [
            ERRORS["ocnn_orthogonality"], notes="Wang et al. 2020: ||Conv(K, K, padding=P, stride=s) - I_r0||²_F"),
     OpInfo("orthoreg", _ref.orthoreg, _bat.orthoreg, _orthoreg_samples, ERRORS["orthoreg"], abs_scale=False,
            notes="Rodríguez et al. 2017: Σ_{i≠j} log(1 + e^{λ(C_ij - 1)})"),
+    OpInfo("orthoreg_pair_weight", _ref.orthoreg_pair_weight, _bat.orthoreg_pair_weight, _pair_weight_samples,
+           ERRORS["orthoreg_pair_weight"], abs_scale=False,
+           notes="Rodríguez et al. 2017: g(C) = λe^{λC}/(e^{λC} + e^λ), OrthoReg's per-pair update weight"),
     OpInfo("decov", _ref.decov, _bat.decov, _decov_samples, ERRORS["decov"], abs_scale=False,
            notes="Cogswell et al. 2016: ½(||C||²_F - ||diag C||²)"),
 ]

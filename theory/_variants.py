@@ -25,6 +25,12 @@ VARIANTS = {
                 differs="the Frobenius norm, not squared, and padding fixed at 1: a 3x3 kernel at stride 1 is "
                         "penalised at lags -1..1 only, and at stride 2 the identity target lands on lag (+1, +1)"),
     ),
+    "orthoreg_pair_weight": (
+        Variant("orthoreg_pytorch_port_linear", RV.orthoreg_pair_weight_port, BV.orthoreg_pair_weight_port,
+                source="OrthoReg's PyTorch port (orthoreg_pytorch.py)",
+                differs="λC/(C + e^λ) instead of λe^{λC}/(e^{λC} + e^λ): linear in C and negative for C < 0, a "
+                        "non-local decorrelation (not the gradient of the paper's loss for any λ)"),
+    ),
     "sc_loss": (
         Variant("pod_sc_over_n_minus_1", RV.sc_loss_over_n_minus_1, BV.sc_loss_over_n_minus_1,
                 source="POD paper's code (2021)",

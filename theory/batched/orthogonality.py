@@ -17,7 +17,8 @@ import torch
 from .._validate import check_d, check_feature_d, check_positive_lam, check_stride, ocnn_padding
 from ._tensors import conv, pad, real_tensor
 
-__all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "decov"]
+__all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "orthoreg_pair_weight",
+           "decov"]
 
 
 def _weight(weight, d):
@@ -258,3 +259,38 @@ def decov(h, *, d: int) -> torch.Tensor:
     cov = centred.transpose(-1, -2) @ centred / b                    # (..., D, D)
     off = cov * (1.0 - _eye_like(cov, cov.shape[-1]))               # ||C||² - ||diag C||², no cancellation
     return 0.5 * (off * off).sum(dim=(-2, -1))
+
+
+def orthoreg_pair_weight(cosines, lam: float = 10.0) -> torch.Tensor:
+    """OrthoReg's pair weight ``λ·σ(λ(C - 1)) = λe^{λC}/(e^{λC} + e^λ)``; twin of
+    :func:`theory.reference.orthoreg_pair_weight`.
+
+    Parameters
+    ----------
+    cosines : torch.Tensor
+        Kernel cosines (any shape), finite.
+    lam : float, default 10.0
+        ``λ``, finite and > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape.
+
+    Raises
+    ------
+    TypeError
+        If ``cosines`` is not a real floating tensor or ``lam`` not a real number.
+    ValueError
+        If a value is not finite, or ``lam <= 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from theory import batched as B
+    >>> [round(g, 4) for g in B.orthoreg_pair_weight(torch.tensor([1.0, 0.0, -1.0], dtype=torch.float64)).tolist()]
+    [5.0, 0.0005, 0.0]
+    """
+    lam = check_positive_lam(lam)
+    c = real_tensor("cosines", cosines, 0, "(any shape)")
+    return lam * torch.sigmoid(lam * (c - 1.0))

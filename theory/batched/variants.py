@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._tensors import conv, pad
@@ -23,7 +25,7 @@ from .pedcc import sc_loss
 from .._validate import check_feature_d, check_stride
 
 __all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "ocnn_orthogonality_public",
-           "MFD_EPS"]
+           "orthoreg_pair_weight_port", "MFD_EPS"]
 
 MFD_EPS = 1e-8
 
@@ -179,3 +181,26 @@ def ocnn_orthogonality_public(weight, stride=1, *, d: int) -> torch.Tensor:
         target[(slice(None), slice(None), *([centre] * d))] = _eye_like(z, s)
     r = z - target
     return (r * r).sum(dim=tuple(range(-d - 2, 0))).sqrt()
+
+
+def orthoreg_pair_weight_port(cosines, lam: float = 10.0) -> torch.Tensor:
+    """Twin of :func:`theory.reference.variants.orthoreg_pair_weight_port`.
+
+    Parameters
+    ----------
+    cosines : torch.Tensor
+        Kernel cosines.
+    lam : float, default 10.0
+        ``λ``.
+
+    Returns
+    -------
+    torch.Tensor
+
+    Examples
+    --------
+    >>> import torch
+    >>> [round(g, 6) for g in orthoreg_pair_weight_port(torch.tensor([1.0, -1.0], dtype=torch.float64)).tolist()]
+    [0.000454, -0.000454]
+    """
+    return lam * cosines / (cosines + math.exp(lam))

@@ -31,7 +31,8 @@ import numpy as np
 from .._validate import check_d, check_feature_d, check_positive_lam, check_stride, ocnn_padding
 from ._arrays import as_real
 
-__all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "decov"]
+__all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "orthoreg_pair_weight",
+           "decov"]
 
 
 def _weight(weight, d):
@@ -379,3 +380,41 @@ def decov(h, *, d: int) -> float:
             if i != j:
                 total += (np.sum(centred[:, i] * centred[:, j]) / b) ** 2
     return float(0.5 * total)
+
+
+def orthoreg_pair_weight(cosines, lam: float = 10.0) -> np.ndarray:
+    """OrthoReg's pair weight ``g(C) = dlog(1 + e^{λ(C-1)})/dC = λe^{λC}/(e^{λC} + e^λ)`` (Rodríguez et al.
+    2017): the factor each pair's normalised filter enters the update with (see :func:`orthoreg`).
+
+    Computed as ``λ·σ(λ(C - 1))`` (the logistic function), which cannot overflow.
+
+    Parameters
+    ----------
+    cosines : array_like
+        Kernel cosines ``C_ij`` (any shape), finite.
+    lam : float, default 10.0
+        ``λ``, finite and > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape, in ``(0, λ)``, increasing in ``C``: ``λ/2`` at ``C = 1``.
+
+    Raises
+    ------
+    TypeError
+        If ``cosines`` is not real numeric or ``lam`` not a real number.
+    ValueError
+        If a value is not finite, or ``lam <= 0``.
+
+    Examples
+    --------
+    >>> from theory import reference as R
+    >>> [round(float(g), 4) for g in R.orthoreg_pair_weight([1.0, 0.0, -1.0])]
+    [5.0, 0.0005, 0.0]
+    """
+    lam = check_positive_lam(lam)
+    c = as_real("cosines", cosines)
+    from scipy.special import expit
+
+    return lam * expit(lam * (c - 1.0))

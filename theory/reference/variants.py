@@ -19,6 +19,8 @@ user cannot see from its output alone; :mod:`theory.audit` recognises them.
   square, and the padding fixed at 1 whatever the kernel and stride: for a 3×3 kernel at stride 1 only lags
   -1..1 are penalised, and at stride 2 the identity target lands on lag (+1, +1) (its index comes from the
   last axis's output length, ``⌊L/2⌋``, for every axis).
+* :func:`orthoreg_pair_weight_port` — OrthoReg's PyTorch port: the pair weight ``λC/(C + e^λ)`` instead of
+  ``λe^{λC}/(e^{λC} + e^λ)``: linear in ``C`` (and negative for ``C < 0``), a non-local decorrelation.
 
 Examples
 --------
@@ -45,7 +47,7 @@ from .similarity import conv_similarity_matrix  # noqa: F401  (the faithful pair
 from .._validate import check_feature_d, check_stride
 
 __all__ = ["conv_similarity_adjacent", "mfd_loss_clamped", "sc_loss_over_n_minus_1", "ocnn_orthogonality_public",
-           "MFD_EPS"]
+           "orthoreg_pair_weight_port", "MFD_EPS"]
 
 MFD_EPS = 1e-8      #: the MFD code's clamp
 
@@ -204,3 +206,26 @@ def ocnn_orthogonality_public(weight, stride=1, *, d: int) -> float:
                 target = 1.0 if (at_centre and i == j) else 0.0
                 total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
     return float(math.sqrt(total))
+
+
+def orthoreg_pair_weight_port(cosines, lam: float = 10.0) -> np.ndarray:
+    """``λC/(C + e^λ)``, the pair weight of OrthoReg's PyTorch port (module docstring).
+
+    Parameters
+    ----------
+    cosines : array_like
+        Kernel cosines.
+    lam : float, default 10.0
+        ``λ``.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> [round(float(g), 6) for g in orthoreg_pair_weight_port([1.0, 0.0, -1.0])]
+    [0.000454, 0.0, -0.000454]
+    """
+    c = np.asarray(cosines, dtype=np.float64)
+    return lam * c / (c + math.exp(lam))
