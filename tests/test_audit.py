@@ -165,3 +165,9 @@ def test_orthoreg_port_weight_is_linear_and_not_the_losss_gradient():
     port = RV.orthoreg_pair_weight_port(c.detach().numpy())
     assert np.all(port[:5] < 0) and np.allclose(np.diff(port, 2), 0, atol=1e-4 * np.abs(port).max())   # <0 for C<0, ~linear
     assert float(B.orthoreg_pair_weight(torch.tensor(0.9, dtype=torch.float64))) > 100 * port[-2]
+
+
+@pytest.mark.parametrize("op", WITH_VARIANTS, ids=lambda o: o.name)
+def test_the_faithful_twin_and_reference_pass(op):
+    assert {r["verdict"] for r in classify(op.name, op.twin, seeds=(0,))} == {"faithful"}
+    assert {r["verdict"] for r in classify(op.name, op.reference, seeds=(0,), arrays="numpy")} == {"faithful"}
