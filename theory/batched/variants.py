@@ -56,8 +56,8 @@ def conv_similarity_adjacent(weight, *, d: int) -> torch.Tensor:
     --------
     >>> import torch
     >>> w = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]], dtype=torch.float64)
-    >>> float(conv_similarity_adjacent(w, d=1))
-    4.0
+    >>> float(conv_similarity_adjacent(w, d=1))          # pairs (0, 1) and (1, 2): 1 + 2
+    3.0
     """
     if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
         raise TypeError(f"weight: expected a real floating tensor, got {type(weight).__name__}")

@@ -77,8 +77,8 @@ def conv_similarity_adjacent(weight, *, d: int) -> float:
     >>> import numpy as np
     >>> from theory import reference as R
     >>> w = np.array([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]])        # S = 3: pair (0, 2) is left out
-    >>> conv_similarity_adjacent(w, d=1), R.conv_similarity(w, d=1)
-    (4.0, 7.0)
+    >>> conv_similarity_adjacent(w, d=1), R.conv_similarity(w, d=1)   # pairs (0,1): 1, (1,2): 2, (0,2): 2
+    (3.0, 5.0)
     """
     w = np.asarray(weight, dtype=np.float64)
     if w.ndim != 2 + d:
