@@ -33,6 +33,11 @@ def test_welch_difference_matches_scipy(a, b):
         assert d.p == pytest.approx(r.pvalue, rel=1e-6, abs=1e-12)
 
 
+def test_welch_degrees_of_freedom_survive_tiny_variances():
+    d = stats.welch_difference([0.0, 0.0], [0.0, 2.3313337025039958e-116])    # found by hypothesis in CI
+    assert d.df == pytest.approx(1.0) and d.se > 0
+
+
 @given(data=st.lists(st.tuples(finite, finite), min_size=2, max_size=12))
 def test_paired_difference_matches_scipy(data):
     a, b = [x for x, _ in data], [y for _, y in data]

@@ -70,7 +70,9 @@ def welch_difference(a, b) -> Difference:
     se = math.sqrt(va + vb)
     if se == 0:
         return Difference(d, 0.0, min(an, bn))
-    df = (va + vb) ** 2 / (va ** 2 / (an - 1) + vb ** 2 / (bn - 1))
+    m = max(va, vb)                       # the Welch-Satterthwaite df is scale free: scale so squares cannot underflow
+    ra, rb = va / m, vb / m
+    df = (ra + rb) ** 2 / (ra ** 2 / (an - 1) + rb ** 2 / (bn - 1))
     return Difference(d, se, min(an, bn), df, _t_p(d / se, df))
 
 
