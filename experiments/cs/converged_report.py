@@ -11,6 +11,7 @@ from experiments.common.claims import CLAIM_HEADERS, adjust, claims_table
 from experiments.common.power import min_detectable_effect
 from experiments.common.report import figure_lines, fmt_g, markdown_table, pyplot, save_figure
 from experiments.common.stats import mean_std
+from experiments.training.converged_report import mean_curve
 
 from .kernels import MEASURES
 from .converged import FLAT_PP, TARGET_BELOW_PP, WINDOW, baseline_of, by_arm, convergence, cs_claims, paired
@@ -26,15 +27,6 @@ def _color(arm):
     return _COLORS.get(arm.removesuffix("-m"), "tab:brown")
 
 
-def _mean_curve(runs: dict, key: str):
-    curves = [dict(n[key]) for n in runs.values() if n[key]]
-    if not curves:
-        return None, None
-    epochs = sorted(set.intersection(*(set(c) for c in curves)))
-    a = np.asarray([[c[e] for e in epochs] for c in curves]) * 100
-    return np.asarray(epochs), a
-
-
 def _curves_figure(arms: dict, out_dir: Path, group: str) -> list[tuple[str, str]]:
     plt = pyplot()
     panels = [("CNN1, SGD without momentum (the paper's)", "cnn1", [a for a in ARMS if not a.endswith("-m")]),
@@ -46,7 +38,7 @@ def _curves_figure(arms: dict, out_dir: Path, group: str) -> list[tuple[str, str
             runs = arms.get((model, arm))
             if not runs:
                 continue
-            e, a = _mean_curve(runs, "curve")
+            e, a = mean_curve(list(runs.values()), "curve")
             if e is None:
                 continue
             ax.plot(e, a.mean(0), color=_color(arm), lw=2.2 if arm.startswith("baseline") else 1.3,
@@ -73,7 +65,7 @@ def _curves_figure(arms: dict, out_dir: Path, group: str) -> list[tuple[str, str
             continue
         for key, style, what in (("curve_plain", "--", "eval-mode BN as trained"),
                                  ("curve", "-", "BN recalibrated")):
-            e, a = _mean_curve(runs, key)
+            e, a = mean_curve(list(runs.values()), key)
             if e is not None:
                 ax.plot(e, a.mean(0), ls=style, color=_color(arm), label=what)
         ax.set_title(f"CNN1 {ARM_LABELS[arm]}", fontsize=9)

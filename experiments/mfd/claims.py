@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 
 from experiments.common.claims import paired_claim
-from experiments.training.curves import TARGET_BELOW_PP, run_numbers, steps_to
+from experiments.training.curves import TARGET_BELOW_PP, paired_values, run_numbers, steps_to_target_pairs
 
 from .spec import PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4, lg_lambda
 
@@ -34,11 +34,6 @@ def by_lambda(records) -> dict:
     return dict(out)
 
 
-def _pair(by, a, b, value):
-    seeds = sorted(set(by.get(a, {})) & set(by.get(b, {})))
-    return [value(*by[a][s]) for s in seeds], [value(*by[b][s]) for s in seeds]
-
-
 def _corr(stage):
     def f(rec, _n):
         st = ((rec.get("measure") or {}).get("stages") or {}).get(stage) or {}
@@ -53,25 +48,25 @@ def mfd_claims(records, protocol: str) -> list:
     rows = []
     top = lambda _r, n: n["top_recal"]          # noqa: E731
     c10 = PAPER_TABLE4["CIFAR-10"]
-    x, y = _pair(by, None, 0, top)
+    x, y = paired_values(by, None, 0, top)
     if x:
         rows.append(paired_claim("MFD", "Softmax + MFD (λ = 1, five stages) raises top test accuracy (Table IV)", x, y,
                                  protocol=protocol, paper_effect=c10[1] - c10[0], scale=100,
                                  paper_text=f"{c10[1] - c10[0]:+.2f} pp (CIFAR-10)"))
     for lg in (-2, -1, 1, 2):
-        x, y = _pair(by, None, lg, top)
+        x, y = paired_values(by, None, lg, top)
         if x:
             eff = PAPER_TABLE2[lg] - PAPER_TABLE2[None]
             rows.append(paired_claim("MFD", f"λ = 10^{lg} vs softmax (Table II)", x, y, protocol=protocol,
                                      paper_effect=eff, scale=100, paper_text=f"{eff:+.2f} pp (CIFAR-100)"))
-    x, y = _pair(by, None, 0, _corr("stage0"))
+    x, y = paired_values(by, None, 0, _corr("stage0"))
     if x and None not in x + y:
         eff = math.log10(PAPER_TABLE3[0] / PAPER_TABLE1[0])
         rows.append(paired_claim("MFD", "MFD lowers stage 0's mean |off-diagonal| Pearson correlation (Tables I, III; "
                                  "log10 ratio)", x, y, protocol=protocol, paper_effect=eff, unit="log10",
                                  paper_text=f"{eff:+.2f} (0.189 → 0.007, 27×)"))
-    a0, b0 = _pair(by, None, 0, _corr("stage0"))
-    a4, b4 = _pair(by, None, 0, _corr("stage4"))
+    a0, b0 = paired_values(by, None, 0, _corr("stage0"))
+    a4, b4 = paired_values(by, None, 0, _corr("stage4"))
     if a0 and None not in a0 + b0 + a4 + b4:
         eff = math.log10(PAPER_TABLE3[0] / PAPER_TABLE1[0]) - math.log10(PAPER_TABLE3[4] / PAPER_TABLE1[4])
         rows.append(paired_claim("MFD", "Stage 0's correlation falls more than stage 4's (Tables I, III; difference "
@@ -87,13 +82,9 @@ def mfd_claims(records, protocol: str) -> list:
         rows.append(paired_claim("MFD", "The MFD loss falls during training (Fig. 6; last epoch − first, λ = 1)",
                                  first, last, protocol=protocol, sign=-1, unit="loss", paper_text="falls"))
     # "converges faster" is not an MFD claim; steps to target kept for the report's curves
-    base = [n["final_recal"] for _, n in by.get(None, {}).values() if n["final_recal"] is not None]
-    if base and by.get(0):
-        target = sum(base) / len(base) - TARGET_BELOW_PP / 100
-        x, y = _pair(by, None, 0, lambda _r, n: steps_to(n, target))
-        keep = [(p, q) for p, q in zip(x, y) if p is not None and q is not None]
-        if keep:
-            rows.append(paired_claim("MFD", f"MFD reaches the softmax run's final accuracy − {TARGET_BELOW_PP:g} pp "
-                                     "in fewer SGD steps (not a paper claim)", [p for p, _ in keep],
-                                     [q for _, q in keep], protocol=protocol, sign=-1, unit="steps"))
+    x, y, _ = steps_to_target_pairs(by, None, 0)
+    if x:
+        rows.append(paired_claim("MFD", f"MFD reaches the softmax run's final accuracy − {TARGET_BELOW_PP:g} pp "
+                                 "in fewer SGD steps (not a paper claim)", x, y, protocol=protocol, sign=-1,
+                                 unit="steps"))
     return rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from experiments.common.claims import paired_claim
-from experiments.training.curves import TARGET_BELOW_PP, run_numbers, steps_to
+from experiments.training.curves import TARGET_BELOW_PP, paired_values, run_numbers, steps_to_target_pairs
 
 from .spec import PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, method_of
 
@@ -29,11 +29,6 @@ def by_method(records) -> dict:
     return dict(out)
 
 
-def _pair(by, a, b, value):
-    seeds = sorted(set(by.get(a, {})) & set(by.get(b, {})))
-    return [value(*by[a][s]) for s in seeds], [value(*by[b][s]) for s in seeds]
-
-
 def pod_claims(records, protocol: str) -> list:
     """The rows (unadjusted) of the POD paper's claims that ``records`` can decide."""
     by = by_method(records)
@@ -42,7 +37,7 @@ def pod_claims(records, protocol: str) -> list:
     rows = []
     for a, b, table, paper, what in ((soft, pod, "VI", PAPER_TABLE6, "POD loss beats softmax"),
                                      (cos, pod, "V", PAPER_TABLE5, "POD loss beats the Cosine loss alone")):
-        x, y = _pair(by, a, b, top)
+        x, y = paired_values(by, a, b, top)
         if x:
             eff = paper["CIFAR-10"][1] - paper["CIFAR-10"][0]
             rows.append(paired_claim("POD", f"{what} (Table {table}, n = 256)", x, y, protocol=protocol,
@@ -55,14 +50,10 @@ def pod_claims(records, protocol: str) -> list:
         rows.append(paired_claim("POD", "A Gaussian discriminant on POD features does no better than the cosine rule "
                                  "(Table VII)", cos_acc, gda_acc, protocol=protocol, paper_effect=eff, scale=100,
                                  paper_text=f"{eff:+.2f} pp (CIFAR-10)"))
-    base = [n["final_recal"] for _, n in by.get(soft, {}).values() if n["final_recal"] is not None]
-    if base and runs:
-        target = sum(base) / len(base) - TARGET_BELOW_PP / 100
-        x, y = _pair(by, soft, pod, lambda _r, n: steps_to(n, target))
-        keep = [(p, q) for p, q in zip(x, y) if p is not None and q is not None]
-        if keep:
-            rows.append(paired_claim("POD", f"POD converges faster: SGD steps to softmax's final accuracy − "
-                                     f"{TARGET_BELOW_PP:g} pp", [p for p, _ in keep], [q for _, q in keep],
-                                     protocol=protocol, sign=-1, unit="steps", paper_text="faster",
-                                     note=f"{len(x) - len(keep)} pairs never reached it" if len(keep) < len(x) else ""))
+    x, y, pairs = steps_to_target_pairs(by, soft, pod)
+    if x:
+        rows.append(paired_claim("POD", f"POD converges faster: SGD steps to softmax's final accuracy − "
+                                 f"{TARGET_BELOW_PP:g} pp", x, y, protocol=protocol, sign=-1, unit="steps",
+                                 paper_text="faster",
+                                 note=f"{pairs - len(x)} pairs never reached it" if len(x) < pairs else ""))
     return rows

@@ -12,7 +12,17 @@ from experiments.common.report import figure_lines, markdown_table, pyplot, save
 
 from .curves import FLAT_PP, WINDOW
 
-__all__ = ["convergence_lines", "curves_figure", "claims_lines"]
+__all__ = ["convergence_lines", "curves_figure", "claims_lines", "mean_curve"]
+
+
+def mean_curve(runs, key: str = "curve"):
+    """``(epochs, accuracies %)`` of ``[(epoch, accuracy)]`` curves ``key`` of several runs' numbers, on the epochs
+    they all have: ``epochs (P,)`` and ``(runs, P)``; ``(None, None)`` when none has the curve."""
+    curves = [dict(n[key]) for n in runs if n[key]]
+    if not curves:
+        return None, None
+    epochs = sorted(set.intersection(*(set(c) for c in curves)))
+    return np.asarray(epochs), np.asarray([[c[e] for e in epochs] for c in curves]) * 100
 
 
 def convergence_lines(controls: dict) -> list[str]:
@@ -39,14 +49,12 @@ def curves_figure(arms: dict, out_dir, name: str, title: str) -> list[tuple[str,
     for i, (label, runs) in enumerate(arms.items()):
         color = f"C{i}"
         for key, ls in (("curve", "-"), ("curve_plain", ":")):
-            curves = [dict(n[key]) for n in runs if n[key]]
-            if not curves:
+            ep, a = mean_curve(runs, key)
+            if ep is None:
                 continue
-            ep = sorted(set.intersection(*(set(c) for c in curves)))
-            a = np.asarray([[c[e] for e in ep] for c in curves]) * 100
             ax.plot(ep, a.mean(0), ls=ls, color=color, lw=1.6 if ls == "-" else 1.0,
-                    label=f"{label} (n={len(curves)})" if ls == "-" else None)
-            if ls == "-" and len(curves) > 1:
+                    label=f"{label} (n={a.shape[0]})" if ls == "-" else None)
+            if ls == "-" and a.shape[0] > 1:
                 ax.fill_between(ep, a.min(0), a.max(0), color=color, alpha=0.12, lw=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy %")

@@ -30,7 +30,8 @@ import math
 
 import numpy as np
 
-__all__ = ["WINDOW", "FLAT_PP", "TARGET_BELOW_PP", "run_numbers", "steps_to", "slope_pp", "window_of"]
+__all__ = ["WINDOW", "FLAT_PP", "TARGET_BELOW_PP", "run_numbers", "steps_to", "slope_pp", "window_of", "paired_values",
+           "steps_to_target_pairs"]
 
 WINDOW = 20            #: epochs at the end of a run that the final accuracy and the slope are taken over
 FLAT_PP = 0.1          #: flat: the final slope below this many pp per epoch
@@ -87,3 +88,22 @@ def steps_to(numbers: dict, target: float | None) -> int | None:
         if a >= target:
             return e * numbers["steps_per_epoch"]
     return None
+
+
+def paired_values(by: dict, a, b, value) -> tuple[list, list]:
+    """``value(record, numbers)`` of arms ``a`` and ``b`` over the seeds both have, in seed order
+    (``by``: ``{arm: {seed: (record, run_numbers)}}``)."""
+    seeds = sorted(set(by.get(a, {})) & set(by.get(b, {})))
+    return [value(*by[a][s]) for s in seeds], [value(*by[b][s]) for s in seeds]
+
+
+def steps_to_target_pairs(by: dict, control, treatment) -> tuple[list, list, int]:
+    """Paired SGD steps to the control's mean final accuracy minus :data:`TARGET_BELOW_PP` (``by`` as in
+    :func:`paired_values`): ``(control steps, treatment steps, pairs)`` over the pairs where both reach it."""
+    finals = [n["final_recal"] for _, n in by.get(control, {}).values() if n["final_recal"] is not None]
+    if not finals or not by.get(treatment):
+        return [], [], 0
+    target = sum(finals) / len(finals) - TARGET_BELOW_PP / 100
+    x, y = paired_values(by, control, treatment, lambda _r, n: steps_to(n, target))
+    keep = [(p, q) for p, q in zip(x, y) if p is not None and q is not None]
+    return [p for p, _ in keep], [q for _, q in keep], len(x)
