@@ -9,6 +9,11 @@ then 9 and 16; the paper's iteration counts) it times the batched runner on all 
 ``theory.reference.correlate`` every iteration) on ``--naive-episodes`` episodes, extrapolated linearly
 to the full count (episodes are independent and identical in cost). It also times the whole
 ``python -m experiments montecarlo run`` pipeline in-process (runs + statistics + bootstrap + rendering).
+
+``--modes`` times the main job in fresh processes instead, with and without ``--padding-sweep``: wall time,
+peak RSS and in-process time of the running statistics (the default) against the stored trajectories (the
+old path, forced), next to the floor of a process that only imports torch, numpy and scipy, and the
+issue's targets (≤ 3 s with the sweep, ≤ 2 s without, ≤ 400 MB).
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-pipeline", action="store_true", help="do not time the whole CLI pipeline")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--modes", action="store_true", help="only the main job in fresh processes: running vs stored")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.modes:
+        return modes(args)
 
     rows = []
     print(f"{'configuration':26s} {'T':>5s} {'batched s':>10s} {'naive s':>9s} {'naive->E s':>11s} {'ratio':>8s}")
@@ -90,6 +98,61 @@ def main(argv=None) -> int:
                 print(f"  whole pipeline in-process (runs, statistics, bootstrap, markdown/JSON"
                       f"{', plot' if plot else ''}): {dt:.2f} s")
     print(f"  load average at the end: {os.getloadavg()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+_CHILD = """
+import resource, sys, time, tempfile
+t0 = time.perf_counter()
+import experiments.montecarlo.run as mrun
+from experiments.montecarlo.spec import RunOptions
+if sys.argv[1] == "stored":
+    mrun.needs_trajectories = lambda corr: True
+with tempfile.TemporaryDirectory() as tmp:
+    o = RunOptions(out=tmp, episodes=int(sys.argv[2]), progress=False, padding_sweep=sys.argv[3] == "1").validate()
+    t1 = time.perf_counter()
+    mrun.main(o, {"command": "bench"})
+    t2 = time.perf_counter()
+print(t2 - t1, t2 - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+_FLOOR = ("import resource, time; t0 = time.perf_counter(); import torch, numpy, scipy; "
+          "print(0, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+
+
+def _child(code: str, *argv) -> dict:
+    import subprocess
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *argv], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    return {"wall_s": time.perf_counter() - t0, "run_s": float(out[0]), "in_process_s": float(out[1]),
+            "peak_rss_mb": float(out[2])}
+
+
+def modes(args) -> int:
+    """Main job (Tables 1, 2, 3, 6) in fresh processes: running statistics vs stored trajectories."""
+    floor = min((_child(_FLOOR) for _ in range(args.repeats)), key=lambda r: r["wall_s"])
+    print(f"load average at the start: {os.getloadavg()}")
+    print(f"floor (python -c 'import torch, numpy, scipy'): {floor['wall_s']:.2f} s wall, "
+          f"{floor['peak_rss_mb']:.0f} MB peak RSS")
+    result = {"floor": floor, "episodes": args.episodes}
+    print(f"{'job':22s} {'path':8s} {'wall s':>7s} {'run s':>6s} {'RSS MB':>7s}   target")
+    for sweep, target in ((True, 3.0), (False, 2.0)):
+        got = {}
+        for path in ("stored", "running"):
+            got[path] = min((_child(_CHILD, path, str(args.episodes), "1" if sweep else "0")
+                             for _ in range(args.repeats)), key=lambda r: r["wall_s"])
+            r = got[path]
+            print(f"{'--padding-sweep' if sweep else 'tables 1 2 3 6':22s} {path:8s} {r['wall_s']:7.2f} "
+                  f"{r['run_s']:6.2f} {r['peak_rss_mb']:7.0f}   <= {target:g} s, <= 400 MB")
+        s, r = got["stored"], got["running"]
+        print(f"{'':22s} ratio stored/running: wall {s['wall_s'] / r['wall_s']:.2f}x, "
+              f"RSS {s['peak_rss_mb'] / r['peak_rss_mb']:.2f}x; running vs target: wall "
+              f"{r['wall_s'] / target:.2f}x, RSS {r['peak_rss_mb'] / 400:.2f}x; above the import floor: "
+              f"{r['wall_s'] - floor['wall_s']:.2f} s, {r['peak_rss_mb'] - floor['peak_rss_mb']:.0f} MB")
+        result["sweep" if sweep else "no_sweep"] = got
+    print(f"load average at the end: {os.getloadavg()}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -64,7 +64,8 @@ from theory.padding import resolve_padding
 
 from .spec import M, config_seed
 
-__all__ = ["Draw", "draw_episodes", "draw_for_config", "Trajectories", "quadratic_forms", "run_batched"]
+__all__ = ["Draw", "draw_episodes", "draw_for_config", "Trajectories", "StoredTrajectories", "quadratic_forms",
+           "run_batched"]
 
 
 @dataclass
@@ -199,38 +200,32 @@ class _FullQuads:
 class _QuadRecorder:
     """Collects the kernels step by step and turns each block of steps into quadratic forms.
 
-    Per block of ``B`` recorded steps: one batched GEMM ``(E, 2B, N) @ (E, N, N)`` per padding into a
-    reused buffer, then elementwise products, written to ``out[t, e, p] = (||F1||², <F1,F2>, ||F2||²)``.
+    Per block of ``b`` recorded steps: one batched GEMM ``(E, 2b, N) @ (E, N, N)`` per padding, then
+    elementwise products; :meth:`flush` returns ``(b, E, nP, 3)`` = ``(||F1||², <F1,F2>, ||F2||²)``.
     """
 
-    def __init__(self, g_mats: torch.Tensor, steps: int, block: int = 48):
+    def __init__(self, g_mats: torch.Tensor, block: int):
         self.g = g_mats                                        # (E, nP, N, N)
         e, self.n_pad, n, _ = g_mats.shape
         kw = {"dtype": g_mats.dtype, "device": g_mats.device}
-        self.block = max(1, min(block, steps))
+        self.block = max(1, block)
         self.kbuf = torch.empty((e, self.block, 2, n), **kw)
         self.kgbuf = torch.empty((e, self.block * 2, n), **kw)
         self.ones = torch.ones(n, **kw)
-        self.out = torch.empty((steps, e, self.n_pad, 3), **kw)
-        self.start = 0      # step index of kbuf[:, 0]
         self.fill = 0
 
     def add(self, k: torch.Tensor) -> None:
-        """Record kernels ``k`` given as (E, 2, N) (any strides)."""
+        """Record kernels ``k`` given as (E, 2, N) (any strides); at most ``block`` between flushes."""
         self.kbuf[:, self.fill] = k
         self.fill += 1
-        if self.fill == self.block:
-            self.flush()
 
-    def flush(self) -> None:
+    def flush(self) -> torch.Tensor:
         b = self.fill
-        if b == 0:
-            return
         e, _, _, n = self.kbuf.shape
         k = self.kbuf[:, :b]                                   # (E, b, 2, N)
         kf = k.reshape(e, 2 * b, n)
         kg_out = self.kgbuf if b == self.block else torch.empty((e, 2 * b, n), dtype=k.dtype, device=k.device)
-        rows = self.out[self.start:self.start + b]             # (b, E, nP, 3)
+        rows = torch.empty((b, e, self.n_pad, 3), dtype=k.dtype, device=k.device)
         for j in range(self.n_pad):
             torch.bmm(kf, self.g[:, j], out=kg_out)
             kg = kg_out.view(e, b, 2, n)
@@ -239,8 +234,8 @@ class _QuadRecorder:
             rows[:, :, j, 0] = diag[:, :, 0].T
             rows[:, :, j, 1] = cross.T
             rows[:, :, j, 2] = diag[:, :, 1].T
-        self.start += b
         self.fill = 0
+        return rows
 
 
 class _EdgeRecorder:
@@ -254,7 +249,7 @@ class _EdgeRecorder:
     the spectra). Cost ~4N² + 6N·nP per episode and step (the Gram route costs 2N² per padding).
     """
 
-    def __init__(self, x: torch.Tensor, n: int, paddings, steps: int, block: int = 16):
+    def __init__(self, x: torch.Tensor, n: int, paddings, block: int, chunk: int = 16):
         e, m = x.shape
         kw = {"dtype": x.dtype, "device": x.device}
         u = B.feature_patches(x[:, None, :], (n,), d=1)                      # (E, M+N-1, N), a view
@@ -267,36 +262,35 @@ class _EdgeRecorder:
             drop[: n - 1 - lo, col] = 1.0
             drop[n - 1 + hi:, col] = 1.0
         self.drop = torch.as_tensor(drop, **kw)
-        self.block = max(1, min(block, steps))
+        self.block = max(1, block)
+        self.chunk = chunk
         self.kbuf = torch.empty((e, self.block, 2, n), **kw)
-        self.out = torch.empty((steps, e, len(self.pads), 3), **kw)
-        self.start = 0
         self.fill = 0
 
-    def add(self, k: torch.Tensor, full: torch.Tensor) -> None:
-        """Record kernels ``k`` (E, 2, N); ``full`` (steps, 3, E) holds the full-padding values so far."""
+    def add(self, k: torch.Tensor) -> None:
+        """Record kernels ``k`` (E, 2, N); at most ``block`` between flushes."""
         self.kbuf[:, self.fill] = k
         self.fill += 1
-        if self.fill == self.block:
-            self.flush(full)
 
-    def flush(self, full: torch.Tensor) -> None:
+    def flush(self, full: torch.Tensor) -> torch.Tensor:
+        """``full`` (b, 3, E): the full-padding values of the recorded steps; returns (b, E, nP, 3).
+
+        Computed in chunks of ``chunk`` steps (bounds the (E, chunk, 3, 2N-2) temporary)."""
         b = self.fill
-        if b == 0:
-            return
         e, _, _, n = self.kbuf.shape
-        rows = self.out[self.start:self.start + b]             # (b, E, nP, 3)
-        fq = full[self.start:self.start + b].permute(2, 0, 1)  # (E, b, 3)
-        if n == 1:                                             # no edges: every padding is full
-            rows[:] = fq.transpose(0, 1)[:, :, None, :]
-        else:
-            f = torch.bmm(self.kbuf[:, :b].reshape(e, 2 * b, n), self.ut).view(e, b, 2, 2 * n - 2)
-            f1, f2 = f[:, :, 0], f[:, :, 1]
-            pr = torch.stack((f1 * f1, f1 * f2, f2 * f2), dim=2)               # (E, b, 3, 2N-2)
-            dropped = (pr.view(-1, 2 * n - 2) @ self.drop).view(e, b, 3, -1)  # (E, b, 3, nP)
-            rows.copy_((fq[..., None] - dropped).permute(1, 0, 3, 2))
-        self.start += b
+        fq = full[:b].permute(2, 0, 1)                         # (E, b, 3)
         self.fill = 0
+        if n == 1:                                             # no edges: every padding is full
+            return fq.transpose(0, 1)[:, :, None, :].expand(b, e, len(self.pads), 3).clone()
+        rows = torch.empty((b, e, len(self.pads), 3), dtype=fq.dtype, device=fq.device)
+        for c in range(0, b, self.chunk):
+            w = min(self.chunk, b - c)
+            f = torch.bmm(self.kbuf[:, c:c + w].reshape(e, 2 * w, n), self.ut).view(e, w, 2, 2 * n - 2)
+            f1, f2 = f[:, :, 0], f[:, :, 1]
+            pr = torch.stack((f1 * f1, f1 * f2, f2 * f2), dim=2)               # (E, w, 3, 2N-2)
+            dropped = (pr.view(-1, 2 * n - 2) @ self.drop).view(e, w, 3, -1)  # (E, w, 3, nP)
+            rows[c:c + w] = (fq[:, c:c + w, :, None] - dropped).permute(1, 0, 3, 2)
+        return rows
 
 
 def quadratic_forms(traj: torch.Tensor, g_mats: torch.Tensor) -> torch.Tensor:
@@ -304,16 +298,35 @@ def quadratic_forms(traj: torch.Tensor, g_mats: torch.Tensor) -> torch.Tensor:
 
     Returns ``(S, E, nP, 3)``: the computation :func:`run_batched` does block by block.
     """
-    rec = _QuadRecorder(g_mats, traj.shape[1])
-    for s in range(traj.shape[1]):
+    steps = traj.shape[1]
+    rec = _QuadRecorder(g_mats, min(48, steps))
+    rows = []
+    for s in range(steps):
         rec.add(traj[:, s])
-    rec.flush()
-    return rec.out
+        if rec.fill == rec.block or s == steps - 1:
+            rows.append(rec.flush())
+    return torch.cat(rows, 0)
+
+
+class StoredTrajectories:
+    """The default sink of :func:`run_batched`: keeps every recorded block, returns :class:`Trajectories`."""
+
+    def __init__(self):
+        self.obj, self.quad = [], []
+
+    def add(self, objective: torch.Tensor, quad: torch.Tensor) -> None:
+        """One block of steps: ``objective`` (b, E), ``quad`` (b, E, nP, 3); copied (buffers are reused)."""
+        self.obj.append(objective.cpu().clone())
+        self.quad.append(quad.cpu().clone())
+
+    def finish(self, k0: torch.Tensor, kT: torch.Tensor, paddings: tuple) -> Trajectories:
+        return Trajectories(objective=torch.cat(self.obj, 0), quad=torch.cat(self.quad, 0).contiguous(),
+                            k0=k0.cpu().clone(), kT=kT.cpu().contiguous(), paddings=paddings)
 
 
 def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, lr: float, iterations: int,
                 paddings=("full",), dtype=torch.float64, device="cpu", progress=None,
-                adam: str = "fused", gram_paddings: int | None = None, fixed_norm: bool = False) -> Trajectories:
+                adam: str = "fused", gram_paddings: int | None = None, fixed_norm: bool = False, sink=None):
     """Optimise all episodes at once; ``k0`` (E, 2, N), ``x`` (E, M). See the module docstring.
 
     ``progress`` (optional) is called with the number of iterations done since its last call.
@@ -324,6 +337,11 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
     ``fixed_norm``: after every optimiser step each kernel is rescaled to its initial Euclidean norm
     (projected gradient descent on the sphere of its starting norm): the objective can only be lowered by
     changing the kernels' directions, not by shrinking them.
+    ``sink``: receives the recorded steps block by block, in order (``sink.add(objective (b, E), quad
+    (b, E, nP, 3))``, buffers reused after the call) and returns the result (``sink.finish(k0, kT,
+    paddings)``, kernels as (E, 2, N)). Default :class:`StoredTrajectories` (every step kept, returns
+    :class:`Trajectories`); :class:`experiments.montecarlo.running.RunningStats` keeps only what the
+    statistics need, so memory does not grow with ``iterations``.
     """
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer: unknown {optimizer!r}; expected 'adam' or 'sgd'")
@@ -337,6 +355,7 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
         gram_paddings = 0 if is_full == [True] else (len(paddings) if len(paddings) <= 2 else 0)
     if not 0 <= gram_paddings <= len(paddings):
         raise ValueError(f"gram_paddings: expected 0..{len(paddings)}, got {gram_paddings}")
+    sink = StoredTrajectories() if sink is None else sink
     g_pads, e_pads = paddings[:gram_paddings], paddings[gram_paddings:]
     full_only = not g_pads and is_full == [True]
     with torch.inference_mode():
@@ -346,14 +365,27 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
         dft = _DFT(n, dtype, dev)
         fobj = _Objective(objective, dft)
         spectra = bool(e_pads)                                # full padding alone, or full minus edges
+        edges = bool(e_pads) and not full_only
+        block = min(48, iterations + 1)                       # steps per recorded block
         if spectra:
             r = B.autocorrelation(xt, n - 1, d=1)[:, n - 1:]     # (X ⋆ X)[j], j = 0..N-1
             fq = _FullQuads(dft.spectrum_weights(r), n)
-            full_rec = torch.empty((iterations + 1, 3, e), dtype=dtype, device=dev)
-        grec = (_QuadRecorder(B.feature_gram_stack(xt[:, None, :], (n,), list(g_pads), d=1), iterations + 1)
+            full_buf = torch.empty((block, 3, e), dtype=dtype, device=dev)
+        grec = (_QuadRecorder(B.feature_gram_stack(xt[:, None, :], (n,), list(g_pads), d=1), block)
                 if g_pads else None)
-        erec = _EdgeRecorder(xt, n, e_pads, iterations + 1) if e_pads and not full_only else None
-        obj_rec = torch.empty((iterations + 1, e), dtype=dtype, device=dev)
+        erec = _EdgeRecorder(xt, n, e_pads, block) if edges else None
+        obj_buf = torch.empty((block, e), dtype=dtype, device=dev)
+
+        def emit(b: int) -> None:
+            parts = []
+            if grec is not None:
+                parts.append(grec.flush())
+            if full_only:
+                parts.append(full_buf[:b].permute(0, 2, 1).unsqueeze(2))   # (b, E, 1, 3)
+            elif erec is not None:
+                parts.append(erec.flush(full_buf))
+            sink.add(obj_buf[:b], parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
+
         if optimizer == "adam":
             # torch._fused_adam_ is what torch.optim.Adam(fused=True) calls; fall back if a build lacks it.
             fused = adam == "fused" and hasattr(torch, "_fused_adam_")
@@ -363,17 +395,22 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
         norms0 = torch.linalg.vector_norm(p, dim=1, keepdim=True) if fixed_norm else None    # (2, 1, E)
         chunk = max(1, iterations // 50)
         done = 0
+        fill = 0
         for t in range(iterations + 1):
             if grec is not None:
                 grec.add(p.permute(2, 0, 1))
             if spectra:
                 ab = torch.matmul(dft.fwd, p)
-                pw = fq(ab, full_rec[t])
+                pw = fq(ab, full_buf[fill])
                 if erec is not None:
-                    erec.add(p.permute(2, 0, 1), full_rec)
-                grad = fobj(p, obj_rec[t], ab, pw)
+                    erec.add(p.permute(2, 0, 1))
+                grad = fobj(p, obj_buf[fill], ab, pw)
             else:
-                grad = fobj(p, obj_rec[t])
+                grad = fobj(p, obj_buf[fill])
+            fill += 1
+            if fill == block or t == iterations:
+                emit(fill)
+                fill = 0
             if t == iterations:
                 break
             opt.step(p, grad)
@@ -382,17 +419,6 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
             if progress is not None and (t + 1) % chunk == 0:
                 progress(t + 1 - done)
                 done = t + 1
-        parts = []
-        if grec is not None:
-            grec.flush()
-            parts.append(grec.out)
-        if full_only:
-            parts.append(full_rec.permute(0, 2, 1).unsqueeze(2))   # (T+1, E, 1, 3)
-        elif erec is not None:
-            erec.flush(full_rec)
-            parts.append(erec.out)
-        quad = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
         if progress is not None and iterations > done:
             progress(iterations - done)
-        return Trajectories(objective=obj_rec.cpu(), quad=quad.cpu().contiguous(), k0=k0_t.cpu().clone(),
-                            kT=p.permute(2, 0, 1).cpu().contiguous(), paddings=paddings)
+        return sink.finish(k0_t, p.permute(2, 0, 1), paddings)

@@ -34,6 +34,8 @@ the frequency; for medians the distribution-free order-statistic interval
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from experiments.common.episode_stats import episode_correlations, finite_mean_std, log10_ratio, log_split
@@ -41,7 +43,8 @@ from experiments.common.stats import Bootstrap, median_ci
 
 from .spec import METRICS
 
-__all__ = ["similarity", "summarize", "definitions"]
+__all__ = ["similarity", "similarity_torch", "EpisodeStats", "episode_stats", "summarize", "summarize_stats",
+           "definitions"]
 
 
 def similarity(quad: np.ndarray, metric: str = "sim") -> np.ndarray:
@@ -57,21 +60,68 @@ def similarity(quad: np.ndarray, metric: str = "sim") -> np.ndarray:
     raise ValueError(f"metric: unknown {metric!r}; expected one of {METRICS}")
 
 
+def similarity_torch(quad, metric: str = "sim"):
+    """:func:`similarity` for a torch tensor (the running statistics of :mod:`.running`)."""
+    f1, p, f2 = quad[..., 0], quad[..., 1], quad[..., 2]
+    if metric == "sim":
+        return p * p
+    if metric == "abs":
+        return p.abs()
+    if metric == "cos2":
+        return p * p / (f1 * f2)
+    raise ValueError(f"metric: unknown {metric!r}; expected one of {METRICS}")
+
+
+@dataclass
+class EpisodeStats:
+    """What a row's statistics read from one padding's trajectories, per episode (E,).
+
+    ``finite``: every step's objective and ``quad`` finite and ``kT`` finite; ``q0``/``qT`` (E, 3): the
+    values at ``t = 0`` and ``t = T``; ``r``: ``{metric: correlation of the objective and s_t}`` (NaN where
+    undefined or not finite); ``k0``/``kT`` (E, 2, N).
+    """
+
+    finite: np.ndarray
+    q0: np.ndarray
+    qT: np.ndarray
+    r: dict
+    k0: np.ndarray
+    kT: np.ndarray
+
+
+def episode_stats(objective: np.ndarray, quad: np.ndarray, k0: np.ndarray, kT: np.ndarray, metrics=("sim",),
+                  corr: str = "pearson") -> EpisodeStats:
+    """:class:`EpisodeStats` from stored trajectories ``objective`` (T+1, E), ``quad`` (T+1, E, 3)."""
+    finite = (np.all(np.isfinite(objective), axis=0) & np.all(np.isfinite(quad), axis=(0, 2))
+              & np.all(np.isfinite(kT), axis=(1, 2)))
+    obj = np.where(finite[None, :], objective, np.nan)
+    r = {}
+    for m in dict.fromkeys(metrics):
+        with np.errstate(invalid="ignore", over="ignore"):
+            s = np.where(finite[None, :], similarity(quad, m), np.nan)
+        r[m] = episode_correlations(obj, s, corr)
+    return EpisodeStats(finite=finite, q0=quad[0], qT=quad[-1], r=r, k0=k0, kT=kT)
+
+
 def summarize(objective: np.ndarray, quad: np.ndarray, k0: np.ndarray, kT: np.ndarray, *, metric: str = "sim",
               corr: str = "pearson", bootstrap: Bootstrap | None = None) -> dict:
     """All statistics of one configuration (one padding). Shapes: ``objective`` (T+1, E),
     ``quad`` (T+1, E, 3), ``k0``/``kT`` (E, 2, N). Returns a flat dict; intervals as ``[lo, hi]``.
     """
-    e = objective.shape[1]
-    s = similarity(quad, metric)
-    finite = (np.all(np.isfinite(objective), axis=0) & np.all(np.isfinite(quad), axis=(0, 2))
-              & np.all(np.isfinite(kT), axis=(1, 2)))
+    return summarize_stats(episode_stats(objective, quad, k0, kT, (metric,), corr), metric=metric,
+                           bootstrap=bootstrap)
+
+
+def summarize_stats(st: EpisodeStats, *, metric: str = "sim", bootstrap: Bootstrap | None = None) -> dict:
+    """:func:`summarize` from :class:`EpisodeStats` (stored or running, :mod:`.running`)."""
+    finite = st.finite
+    e = finite.shape[0]
     diverged = ~finite
-    with np.errstate(invalid="ignore", over="ignore"):
-        s = np.where(finite[None, :], s, np.nan)
-    r = episode_correlations(np.where(finite[None, :], objective, np.nan), s, corr)
+    r = st.r[metric]
     corr_defined = np.isfinite(r)
-    s0, sT = s[0], s[-1]
+    with np.errstate(invalid="ignore", over="ignore"):
+        s0 = np.where(finite, similarity(st.q0, metric), np.nan)
+        sT = np.where(finite, similarity(st.qT, metric), np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = sT / s0
     reduced = finite & (sT < s0)
@@ -84,19 +134,19 @@ def summarize(objective: np.ndarray, quad: np.ndarray, k0: np.ndarray, kT: np.nd
     inc_mean, inc_std = finite_mean_std(inc)
     n_finite = int(finite.sum())
 
-    f1, p, f2 = quad[..., 0], quad[..., 1], quad[..., 2]
+    (f10, p0, f20), (f1T, pT, f2T) = st.q0.T, st.qT.T
+    k0, kT = st.k0, st.kT
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        cos0 = np.where(finite, np.abs(p[0]) / np.sqrt(f1[0] * f2[0]), np.nan)
-        cosT = np.where(finite, np.abs(p[-1]) / np.sqrt(f1[-1] * f2[-1]), np.nan)
+        cos0 = np.where(finite, np.abs(p0) / np.sqrt(f10 * f20), np.nan)
+        cosT = np.where(finite, np.abs(pT) / np.sqrt(f1T * f2T), np.nan)
         kn0 = np.linalg.norm(k0[:, 0], axis=1) * np.linalg.norm(k0[:, 1], axis=1)
         knT = np.linalg.norm(kT[:, 0], axis=1) * np.linalg.norm(kT[:, 1], axis=1)
         kratio = np.where(finite, knT / kn0, np.nan)
         # Split of log10(sim_T / sim_0) over the episodes whose sim decreased.
-        sim = p * p
-        sim_dec = finite & (sim[-1] < sim[0])
-        l_total = log10_ratio(sim[-1], sim[0])
+        sim_dec = finite & (pT * pT < p0 * p0)
+        l_total = log10_ratio(pT * pT, p0 * p0)
         l_cos = log10_ratio(cosT ** 2, cos0 ** 2)
-        l_norm = log10_ratio(f1[-1] * f2[-1], f1[0] * f2[0])
+        l_norm = log10_ratio(f1T * f2T, f10 * f20)
     cos_before, cos_before_ci = median_ci(cos0)
     cos_after, cos_after_ci = median_ci(cosT)
     kr_med, kr_ci = median_ci(kratio)

@@ -26,10 +26,11 @@ from theory.padding import resolve_padding
 from . import metrics as mt
 from .episodes import draw_for_config, run_batched
 from .report import render
+from .running import RunningStats, curve_steps, needs_trajectories
 from .spec import EXPERIMENTS, M, SCHEMA_VERSION, TABLE_COLUMNS, TABLE_EXPERIMENT, RunOptions, configs_for
 from .verdict import make_row, objective_text, sweep_findings, table_title, table_verdict
 
-__all__ = ["DTYPES", "sweep_paddings", "plan", "run_tables", "results_files", "main"]
+__all__ = ["DTYPES", "sweep_paddings", "plan", "run_config", "run_tables", "results_files", "main"]
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -62,13 +63,12 @@ def plan(o: RunOptions) -> list[dict]:
     return jobs
 
 
-def _curves(traj: dict, j: int, points: int = 120) -> dict:
-    """Medians over finite episodes of s_t/s_0, |cos(F1,F2)|_t, ||F1||·||F2||_t / at t=0, on ~points steps."""
-    quad = traj["quad"][:, :, j]
-    t_all = quad.shape[0]
-    idx = np.unique(np.linspace(0, t_all - 1, min(points, t_all)).round().astype(int))
+def _curves(quad: np.ndarray, t_all: int) -> dict:
+    """Medians over finite episodes of s_t/s_0, |cos(F1,F2)|_t, ||F1||·||F2||_t / at t=0, on the steps of
+    :func:`.running.curve_steps`; ``quad`` (points, E, 3) holds the first padding's values there."""
+    idx = curve_steps(t_all)
     finite = np.all(np.isfinite(quad), axis=(0, 2))
-    q = quad[idx][:, finite]                                  # (points, E', 3)
+    q = quad[:, finite]                                       # (points, E', 3)
     f1, p, f2 = q[..., 0], q[..., 1], q[..., 2]
     with np.errstate(all="ignore"):
         sim = p * p
@@ -78,6 +78,36 @@ def _curves(traj: dict, j: int, points: int = 120) -> dict:
                   "cos": np.median(np.abs(p) / fn, axis=1),
                   "fnorm_ratio": np.median(fn / fn[0], axis=1)}
     return {k: v.tolist() for k, v in curves.items()}
+
+
+def run_config(o: RunOptions, job: dict, boot: Bootstrap, progress=None) -> dict:
+    """Run one configuration and summarise it: ``{"summaries", "cos2", "curves", "run_s"}``.
+
+    Pearson correlations are accumulated while the episodes run (:class:`.running.RunningStats`, memory
+    independent of the iterations); Spearman keeps the whole trajectories (ranks need them).
+    """
+    cfg = job["cfg"]
+    want_curves = cfg.experiment in ("kernel_full", "cs_full")
+    want_cos2 = o.cos2_section and cfg.experiment == "cs_full"
+    metrics = [o.metric] + (["cos2"] if want_cos2 else [])
+    steps = cfg.iterations + 1
+    draw = draw_for_config(o.seed, cfg, o.episodes)
+    sink = None if needs_trajectories(o.corr) else RunningStats(metrics, steps, curves=want_curves)
+    t0 = time.perf_counter()
+    out = run_batched(draw.k, draw.x, cfg.objective, cfg.optimizer, cfg.lr, cfg.iterations, job["paddings"],
+                      DTYPES[o.dtype], o.device, progress=progress, gram_paddings=job["gram_paddings"],
+                      fixed_norm=EXPERIMENTS[cfg.experiment].fixed_norm, sink=sink)
+    run_s = time.perf_counter() - t0
+    if sink is None:
+        traj = out.numpy()
+        stats = [mt.episode_stats(traj["objective"], traj["quad"][:, :, j], traj["k0"], traj["kT"], metrics, o.corr)
+                 for j in range(len(job["paddings"]))]
+        curve_quad = traj["quad"][curve_steps(steps), :, 0] if want_curves else None
+    else:
+        stats, curve_quad = out
+    return {"summaries": [mt.summarize_stats(st, metric=o.metric, bootstrap=boot) for st in stats],
+            "cos2": mt.summarize_stats(stats[0], metric="cos2", bootstrap=boot) if want_cos2 else None,
+            "curves": _curves(curve_quad, steps) if want_curves else None, "run_s": run_s}
 
 
 def options_block(o: RunOptions) -> dict:
@@ -108,25 +138,8 @@ def run_tables(o: RunOptions) -> dict:
                 cfg = job["cfg"]
                 if bar is not None:
                     bar.set_postfix_str(f"{cfg.experiment} N={cfg.n} {cfg.optimizer}")
-                draw = draw_for_config(o.seed, cfg, o.episodes)
-                t0 = time.perf_counter()
-                tr = run_batched(draw.k, draw.x, cfg.objective, cfg.optimizer, cfg.lr, cfg.iterations,
-                                 job["paddings"], DTYPES[o.dtype], o.device,
-                                 progress=bar.update if bar is not None else None,
-                                 gram_paddings=job["gram_paddings"],
-                                 fixed_norm=EXPERIMENTS[cfg.experiment].fixed_norm)
-                run_s = time.perf_counter() - t0
-                traj = tr.numpy()
-                summaries = [mt.summarize(traj["objective"], traj["quad"][:, :, j], traj["k0"], traj["kT"],
-                                          metric=o.metric, corr=o.corr, bootstrap=boot)
-                             for j in range(len(job["paddings"]))]
-                curves = _curves(traj, 0) if cfg.experiment in ("kernel_full", "cs_full") else None
-                cos2 = (mt.summarize(traj["objective"], traj["quad"][:, :, 0], traj["k0"], traj["kT"], metric="cos2",
-                                     corr=o.corr, bootstrap=boot)
-                        if o.cos2_section and cfg.experiment == "cs_full" else None)
-                results[(cfg.experiment, cfg.n, cfg.optimizer)] = {
-                    "cfg": cfg, "paddings": job["paddings"], "summaries": summaries, "run_s": run_s,
-                    "curves": curves, "cos2": cos2}
+                res = run_config(o, job, boot, progress=bar.update if bar is not None else None)
+                results[(cfg.experiment, cfg.n, cfg.optimizer)] = {"cfg": cfg, "paddings": job["paddings"], **res}
         finally:
             if bar is not None:
                 bar.close()
