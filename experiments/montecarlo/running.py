@@ -117,7 +117,8 @@ class RunningStats:
         if self.first is None:
             self.first = quad[0].clone()                             # (E, nP, 3)
         self.last = quad[-1].clone()
-        ok = torch.isfinite(objective).all(0)[:, None] & torch.isfinite(quad).all(3).all(0)   # (E, nP)
+        # (E, nP): every step finite; amax propagates NaN and inf, and is cheaper than isfinite().all()
+        ok = torch.isfinite(quad.abs().amax((0, 3))) & torch.isfinite(objective.abs().amax(0))[:, None]
         self.finite = ok if self.finite is None else self.finite & ok
         obj = objective[:, :, None].expand(quad.shape[:3])
         with torch.inference_mode():

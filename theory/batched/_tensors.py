@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -75,11 +76,20 @@ def batch_of(t: torch.Tensor, core: int) -> torch.Size:
     return t.shape[:t.dim() - core]
 
 
+def broadcast_shapes(*shapes) -> torch.Size:
+    """``torch.broadcast_shapes`` without its first-call cost (it imports ``torch._refs`` and sympy, ~0.7 s);
+    RuntimeError when the shapes do not broadcast, as torch raises."""
+    try:
+        return torch.Size(np.broadcast_shapes(*(tuple(s) for s in shapes)))
+    except ValueError as err:
+        raise RuntimeError(str(err)) from None
+
+
 def broadcast_batch(*specs: tuple[str, torch.Tensor, int]) -> torch.Size:
     """Broadcast the batch shapes of ``(name, tensor, core_rank)`` triples; ValueError naming them if impossible."""
     shapes = [batch_of(t, core) for _, t, core in specs]
     try:
-        return torch.broadcast_shapes(*shapes)
+        return broadcast_shapes(*shapes)
     except RuntimeError:
         names = " and ".join(n for n, _, _ in specs)
         raise ValueError(f"{names}: leading batch shapes {', '.join(str(tuple(s)) for s in shapes)} "
@@ -109,7 +119,7 @@ def conv(x: torch.Tensor, w: torch.Tensor, d: int) -> torch.Tensor:
     """
     convf = F.conv1d if d == 1 else F.conv2d
     bx, bw = batch_of(x, d + 1), batch_of(w, d + 2)
-    batch = torch.broadcast_shapes(bx, bw)
+    batch = broadcast_shapes(bx, bw)
     c, sp = x.shape[-d - 1], x.shape[-d:]
     s, ks = w.shape[-d - 2], w.shape[-d:]
     n = math.prod(batch)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from theory.padding import output_shape, resolve_padding
 
 from .._validate import check_d, check_rank, check_size
+from ._tensors import broadcast_shapes
 
 __all__ = ["feature_patches", "feature_gram", "feature_gram_stack", "gram_quadratic_forms", "kernel_spectrum",
            "dft_operands"]
@@ -300,7 +301,7 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> torch.Tensor:
     if weight.device != grams.device:
         raise ValueError(f"weight and grams: expected one device, got {weight.device} and {grams.device}")
     try:
-        batch = torch.broadcast_shapes(weight.shape[:-d - 2], grams.shape[:-3])
+        batch = broadcast_shapes(weight.shape[:-d - 2], grams.shape[:-3])
     except RuntimeError:
         raise ValueError(f"weight and grams: batch shapes {tuple(weight.shape[:-d - 2])} and "
                          f"{tuple(grams.shape[:-3])} do not broadcast") from None

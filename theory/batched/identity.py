@@ -12,7 +12,7 @@ import torch
 
 from .._validate import check_d, check_same_shape
 from ..padding import full_window, resolve_padding
-from ._tensors import (broadcast_batch, conv, expand_batch, full_ranges, harmonise, pad,
+from ._tensors import (broadcast_batch, broadcast_shapes, conv, expand_batch, full_ranges, harmonise, pad,
                        pairwise_crosscorrelation, real_tensor)
 
 __all__ = ["feature_inner_product", "identity_inner_product", "edge_terms", "lag_decomposition",
@@ -35,7 +35,7 @@ def _check_triplet(x, k1, k2, d):
 
 def _both_maps(x, k1, k2, pads, d):
     """``(F1, F2)`` for the padding ``pads``, from one conv with the two kernels stacked as ``S = 2``."""
-    kb = torch.broadcast_shapes(k1.shape[:-d - 1], k2.shape[:-d - 1])
+    kb = broadcast_shapes(k1.shape[:-d - 1], k2.shape[:-d - 1])
     w = torch.stack([expand_batch(k1, kb, d + 1), expand_batch(k2, kb, d + 1)], dim=-d - 2)
     f = conv(pad(x, pads), w, d)
     return f.select(-d - 1, 0), f.select(-d - 1, 1)
