@@ -140,10 +140,11 @@ def test_padding_sweep_rows_reuse_table6_runs(tiny_run, tmp_path):
         assert rows[0]["pads"] == [0, 0]
         # P = 0 is 'valid': Table 6's runs, measured another way (full minus edges): equal up to rounding
         assert _close(_numbers([rows[0]]), _numbers([r6]))
-    # Table 6 itself does not depend on whether the sweep was requested
+    # Table 6 itself does not depend on whether the sweep was requested: the same kernels and Gram values
+    # bit for bit; the running correlation moments are reduced over a wider tensor, so equal to rounding
     alone = tmp_path / "t6"
     assert _run("--tables", "6", "--seed", "0", "--out", str(alone), "--no-report", *TINY) == 0
-    assert _numbers(_rows(alone / "table6.json")) == _numbers(t6)
+    assert _close(_numbers(_rows(alone / "table6.json")), _numbers(t6))
 
 
 def test_cos2_section_judges_the_same_runs_without_scale(tiny_run):

@@ -107,3 +107,26 @@ def test_a_paper_increase_of_zero_is_judged_on_the_pooled_rate():
     assert compare_cell_seeds("inc_mean", 6.85e6, 6.3e6, 0.0, count=40, episodes=10000)["status"] == "differs"
     assert compare_cell_seeds("inc_mean", None, None, 0.0, count=0, episodes=10000)["status"] == "match"
     assert compare_cell_seeds("inc_mean", 5.0, 1.0, 0.0)["status"] == "differs"        # no counts: not judged
+
+
+def test_seeds_in_worker_processes_give_the_same_documents(tmp_path):
+    """--jobs 2 (a spawn pool, one seed per worker) writes what one process writes, timing fields aside."""
+    def docs(jobs):
+        out = tmp_path / f"j{jobs}"
+        assert main(["montecarlo", "run", "--tables", "1", "3", "--seeds", "0", "1", "2", "--jobs", str(jobs),
+                     "--out", str(out), "--no-report", *TINY]) == 0
+        return {p.name: _untimed(json.loads(p.read_text())) for p in sorted(out.glob("*.json"))}
+
+    one, two = docs(1), docs(2)
+    assert one.keys() == two.keys() == {"results.json", "table1.json", "table3.json"}
+    assert one == two
+
+
+def _untimed(doc):
+    """A results document without the fields that record time, load or the command line."""
+    if isinstance(doc, dict):
+        return {k: _untimed(v) for k, v in doc.items()
+                if k not in ("wall_time_s", "run_time_s", "started_utc", "command")}
+    if isinstance(doc, list):
+        return [_untimed(v) for v in doc]
+    return doc

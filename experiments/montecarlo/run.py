@@ -271,17 +271,35 @@ def results_files(o: RunOptions, run: dict) -> tuple[dict, dict]:
     return texts, back
 
 
+def seed_documents(o: RunOptions, seed: int) -> dict:
+    """One seed's documents (``{"index", "docs"}``, as they round-trip through JSON); a pool worker's item."""
+    o = replace(o, seed=seed, progress=False) if o.jobs > 1 else replace(o, seed=seed)
+    return results_files(o, run_tables(o))[1]
+
+
+def _seed_item(item, dest):
+    """:class:`~experiments.common.executors.LocalPool` entry point: ``item = (options, seed)``."""
+    return seed_documents(*item)
+
+
 def multi_seed_files(o: RunOptions, seeds: list[int], log=None) -> tuple[dict, dict, float]:
-    """Run every seed and aggregate (:mod:`.seeds`): ``({path: JSON text}, documents, wall seconds)``."""
+    """Run every seed and aggregate (:mod:`.seeds`): ``({path: JSON text}, documents, wall seconds)``.
+
+    With ``o.jobs > 1`` the seeds run in a local pool of worker processes; every seed is deterministic and
+    independent of the others, so the documents are the same as with one process (the suite checks it).
+    """
+    from experiments.common.executors import LocalPool, Sequential
+
     from .seeds import aggregate_doc
 
     t0 = time.perf_counter()
-    backs = []
-    for s in seeds:
-        run = run_tables(replace(o, seed=s))
-        backs.append(results_files(replace(o, seed=s), run)[1])
+    pool = Sequential() if o.jobs == 1 else LocalPool(min(o.jobs, len(seeds)))
+    got = {}
+    for k, back, _ in pool.map(_seed_item, [(k, (o, s), None) for k, s in enumerate(seeds)]):
+        got[k] = back
         if log is not None:
-            log(f"seed {s}: done")
+            log(f"seed {seeds[k]}: done")
+    backs = [got[k] for k in range(len(seeds))]
     out = Path(o.out)
     docs = {k: aggregate_doc(k, [b["docs"][k] for b in backs], seeds) for k in backs[0]["docs"]}
     index = dict(backs[0]["index"])

@@ -238,6 +238,8 @@ class RunOptions:
     iterations_scale: float = option(1.0, "scale every row's iteration count (tests only)")
     max_iterations: typing.Optional[int] = option(None, "cap every row's iteration count (tests only)")
     threads: int = option(1, "torch CPU threads (1 is fastest here: the ops are small)")
+    jobs: int = option(1, "with --seeds: worker processes, one seed each at a time (--threads torch threads "
+                          "each); the results do not depend on it")
     progress: bool = option(True, "a tqdm progress bar on stderr")
     plot: bool = option(True, "draw trajectories.png")
     report: bool = option(True, "render the report into --out after the results")
@@ -272,6 +274,7 @@ class RunOptions:
         check_number("iterations_scale", self.iterations_scale)
         check_int("max_iterations", self.max_iterations, 1, none_ok=True)
         check_int("threads", self.threads, 1)
+        check_int("jobs", self.jobs, 1)
         check_out_dir("out", self.out)
         return self
 
