@@ -101,6 +101,33 @@ def main(argv=None):
         t_f = fwd_bwd(fft, shapes, args.repeats, dtype)
         print(f"{model:9s} whole-model L_CS + gradient: gram {t_g * 1e3:.2f} ms, fft {t_f * 1e3:.2f} ms "
               f"({sum(s * c * k * k for s, c, k in shapes):,} conv weights)")
+        if model == "ResNet18":
+            bound_lines(shapes, t_g, dtype)
+
+
+def bound_lines(shapes, t_gram: float, dtype) -> None:
+    """The Gram route against a floor measured in the same run: its counted FLOPs at this machine's GEMM
+    rate (``torch.mm`` 2048², median of 5) and the bytes it must move (weights read twice, gradient written
+    once) at this machine's copy bandwidth (a 256 MB copy into touched memory, median of 5); floor = the larger of the two."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ws = [torch.randn(s, c, k, k, dtype=dtype, requires_grad=True) for s, c, k in shapes]
+    with FlopCounterMode(display=False) as fc:
+        sum(B.conv_similarity_fast(w, d=2) for w in ws).backward()
+    flops = fc.get_total_flops()
+    a = torch.randn(2048, 2048, dtype=dtype)
+    gemm = 2 * 2048 ** 3 / timed(lambda: a @ a, 5)
+    big = torch.empty(256 * 2 ** 20 // a.element_size(), dtype=dtype).normal_()
+    dst = torch.empty_like(big).zero_()                              # touched: no page faults in the timing
+    bw = 2 * big.nbytes / timed(lambda: dst.copy_(big), 5)           # read + write
+    moved = 3 * sum(w.numel() for w in ws) * a.element_size()
+    t_flop, t_mem = flops / gemm, moved / bw
+    floor = max(t_flop, t_mem)
+    print(f"ResNet18  counted work: {flops / 1e6:.0f} MFLOP (torch.utils.flop_counter) at the measured GEMM rate "
+          f"{gemm / 1e9:.0f} GFLOP/s = {t_flop * 1e3:.2f} ms; {moved / 1e6:.0f} MB moved at the measured copy "
+          f"bandwidth {bw / 1e9:.1f} GB/s = {t_mem * 1e3:.2f} ms")
+    print(f"ResNet18  Gram route {t_gram * 1e3:.2f} ms = {t_gram / floor:.1f}x the floor {floor * 1e3:.2f} ms "
+          f"(target: <= 3x)")
 
 
 if __name__ == "__main__":
