@@ -191,3 +191,37 @@ def input_shape(data, kshape, extra=5, allow_smaller=False, label="input shape")
 
 def padding(data, kshape, ishape, label="padding"):
     return data.draw(paddings(kshape, ishape), label=label)
+
+
+# ---------------------------------------------------------------- bad and unusual inputs (tests/test_fuzz_theory.py)
+
+#: what an array argument can be turned into; scales are drawn per world and dtype by :func:`array_mutations`
+ARRAY_KINDS = ("int", "bool", "complex", "float16", "nan", "inf", "scale", "empty", "extra_axis", "drop_axis",
+               "requires_grad", "meta", "float32")
+#: what an int argument (a size, a lag, a stride, a padding P, a seed) can be turned into
+SIZE_VALUES = (-1, -7, 2.5, 2.0, True, "3", 10 ** 12, 10 ** 30)
+#: huge and tiny finite factors: float64 (1e-310 is subnormal) and float32
+SCALES = {"float64": (1e200, 1e-200, 1e-310, 1e150), "float32": (1e20, 1e-20, 1e-30)}
+
+
+@st.composite
+def array_mutations(draw, ndim: int):
+    """``(kind, detail)`` for an array argument with ``ndim`` axes: the kind from :data:`ARRAY_KINDS`, and the
+    drawn detail (a scale and its dtype, the axis made empty, the flat position of a NaN/inf)."""
+    kinds = [k for k in ARRAY_KINDS if not (k == "drop_axis" and ndim == 0)]
+    kind = draw(st.sampled_from(kinds), label="mutation")
+    if kind == "scale":
+        dtype = draw(st.sampled_from(sorted(SCALES)), label="scale dtype")
+        return kind, (dtype, draw(st.sampled_from(SCALES[dtype]), label="factor"))
+    if kind == "empty":
+        return kind, draw(st.integers(0, max(ndim - 1, 0)), label="empty axis")
+    if kind in ("nan", "inf"):
+        return kind, draw(st.integers(0, 10 ** 6), label="position")
+    return kind, None
+
+
+@st.composite
+def size_mutations(draw):
+    """A bad or extreme value for an int argument: negative, fractional, an int-valued float, a bool, a
+    string, or huge (10**12, 10**30: more than any memory or loop can take)."""
+    return draw(st.sampled_from(SIZE_VALUES), label="size")

@@ -28,7 +28,9 @@ def _weight(data, **kw):
 
 
 def _nonzero_kernels(w):
-    """Every kernel's norm is representable (a squared norm that underflows to 0 counts as a zero kernel)."""
+    """Every kernel is non-zero with a representable norm: only an exactly zero kernel is a zero kernel (the
+    functions scale each kernel by a power of two first), but the independent formulas of these tests use
+    unscaled norms, whose squares must not underflow."""
     return all(np.linalg.norm(k) > 1e-100 for k in w)
 
 

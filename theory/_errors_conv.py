@@ -77,7 +77,8 @@ def _correlate_errors():
 def _crosscorrelation_errors():
     yield from d_cases(arr(3), arr(4))
     for lag, desc in ((-1, "negative"), (1.5, "fractional"), (True, "bool"), ((1, 2), "two for d=1"),
-                      (math.nan, "NaN")):
+                      (math.nan, "NaN"), (2.0, "an int-valued float"), (1e300, "1e300 (OverflowError before)"),
+                      (10 ** 12, "more lags than the memory cap")):
         yield E((X1, X1, lag), {"d": 1}, ValueError, r"^max_lag", f"max_lag {desc}")
     yield E((arr(4, 4), arr(4, 4), (1, 2, 3)), {"d": 2}, ValueError, r"^max_lag", "max_lag three for d=2")
     yield E((arr(3), arr(2, 2)), {"d": 1}, ValueError, r"^b: expected shape", "b rank", REF)
@@ -120,7 +121,8 @@ def _feature_maps_errors():
 
 def _lags_errors():
     for args, match in [((0,), r"^size_a"), ((2.5,), r"^size_a"), ((True,), r"^size_a"), ((3, 0), r"^size_b"),
-                        ((3, None, -1), r"^max_lag"), ((3, None, 1.5), r"^max_lag")]:
+                        ((3, None, -1), r"^max_lag"), ((3, None, 1.5), r"^max_lag"), ((3, None, 2.0), r"^max_lag"),
+                        (("3",), r"^size_a"), ((3, None, 10 ** 12), r"^max_lag: .*GiB")]:
         yield E(args, {}, ValueError, match, f"lags{args}")
 
 

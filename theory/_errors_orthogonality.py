@@ -54,6 +54,8 @@ def _orthoreg_errors():
     yield E((W, -1.0), {"d": 1}, ValueError, r"^lam: expected a finite number > 0", "lam negative")
     yield E((W, float("inf")), {"d": 1}, ValueError, r"^lam", "lam inf")
     yield E((W, "10"), {"d": 1}, TypeError, r"^lam: expected a real", "lam a string")
+    yield E((W,), {"d": 1, "both_signs": "no"}, TypeError, r"^both_signs: expected True or False",
+            "both_signs a string")
 
 
 def _pair_weight_errors():

@@ -60,6 +60,9 @@ def _pedcc_errors():
     for bad in (0, -2, 2.5, True, "3", None):
         yield E((bad, 4), {}, ValueError, r"^k: ", f"k={bad!r}")
         yield E((2, bad), {}, ValueError, r"^n: ", f"n={bad!r}")
+    for bad in ("8", 2.5, -1, True):
+        yield E((3, 4), {"seed": bad}, ValueError, r"^seed: ", f"seed={bad!r}")
+    yield E((2, 10 ** 10), {}, ValueError, r"^k and n: .*GiB", "n beyond the memory cap")
     yield E((5, 3), {}, ValueError, r"^k and n: .*k = 5, n = 3", "k > n + 1")
     yield E((3, 1), {}, ValueError, r"^k and n", "k = 3, n = 1")
 

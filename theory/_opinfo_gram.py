@@ -111,7 +111,7 @@ def _input_cases(tail=()):
     yield E((x + 1j, ks, *tail), {"d": 1}, TypeError, r"^x: expected a real", "complex x")
     yield E((_nan(x), ks, *tail), {"d": 1}, ValueError, r"^x: expected finite", "NaN in x", REF)
     yield E(([[0.5, 1.0]], ks, *tail), {"d": 1}, TypeError, r"^x: expected a torch.Tensor", "x a list", TWIN)
-    for bad in ((0,), (2, 2), 1.5, True):
+    for bad in ((0,), (2, 2), 1.5, True, 3.0, "3", (3.0,)):
         yield E((x, bad, *tail), {"d": 1}, ValueError, r"^kernel_shape: expected", f"kernel_shape={bad!r}")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import time
 
 # Pearson matrices (MFD paper, eq. 6): a channel whose centred norm is at most
 # DEAD_RTOL·eps·max|channel|·sqrt(count) counts as dead (constant over the batch).
@@ -18,10 +20,90 @@ def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _is_whole(v) -> bool:
-    """An int, or a float with an integer value (not a bool, not NaN or inf)."""
-    return _is_int(v) or (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-                          and float(v).is_integer())
+# ---------------------------------------------------------------- size, memory and work caps
+#
+# Every public function estimates, from the shapes and sizes it is given and before allocating or looping,
+# the memory its largest intermediate tensors need and (the NumPy references) the work of its Python loops,
+# and refuses with a ValueError naming the argument when an estimate exceeds its cap.
+
+#: The fixed part of the memory cap, in bytes: 8 GiB.
+DEFAULT_MEMORY_CAP = 8 * 2 ** 30
+#: The memory cap in bytes, or None for the default ``min(available memory, DEFAULT_MEMORY_CAP)`` (available
+#: memory: ``MemAvailable`` of ``/proc/meminfo``, else ``os.sysconf``; for a CUDA tensor the device's total
+#: memory). Assign a number to override it (it is then used as given), or set the environment variable
+#: ``THEORY_MEMORY_CAP_GIB``.
+MEMORY_CAP: int | None = None
+#: The work cap of the NumPy references' loops, in elementary operations (a multiply-add counts 1, one
+#: Python-level step of a loop 1000): about a minute on one core. Assign to override.
+WORK_CAP = 2 * 10 ** 10
+STEP_COST = 1000
+
+_AVAILABLE: list = [0.0, None]          # (time read, bytes): /proc/meminfo is read at most once a second
+
+
+def available_memory() -> int | None:
+    """Available host memory in bytes (``MemAvailable``, else free pages from ``os.sysconf``), or None."""
+    now = time.monotonic()
+    if now - _AVAILABLE[0] < 1.0:
+        return _AVAILABLE[1]
+    found = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            found = None
+    _AVAILABLE[:] = [now, found]
+    return found
+
+
+def memory_cap(available: int | None = None) -> int:
+    """The memory cap in bytes: :data:`MEMORY_CAP` if set, else ``$THEORY_MEMORY_CAP_GIB``, else
+    ``min(available, DEFAULT_MEMORY_CAP)`` (``available`` defaults to :func:`available_memory`)."""
+    if MEMORY_CAP is not None:
+        return int(MEMORY_CAP)
+    env = os.environ.get("THEORY_MEMORY_CAP_GIB")
+    if env:
+        try:
+            return int(float(env) * 2 ** 30)
+        except ValueError:
+            raise ValueError(f"THEORY_MEMORY_CAP_GIB: expected a number of GiB, got {env!r}") from None
+    avail = available_memory() if available is None else available
+    return DEFAULT_MEMORY_CAP if avail is None else min(DEFAULT_MEMORY_CAP, int(avail))
+
+
+def _gib(nbytes) -> str:
+    return f"{nbytes / 2 ** 30:.3g}"
+
+
+def check_memory(name: str, nbytes, what: str, *, available: int | None = None) -> None:
+    """ValueError naming ``name`` when ``nbytes`` (an estimate, Python int arithmetic: no overflow) exceeds
+    the memory cap (:func:`memory_cap`). Called before anything is allocated."""
+    if nbytes <= 2 ** 20:                       # 1 MiB: never refused, no look-up
+        return
+    cap = memory_cap(available)
+    if nbytes > cap:
+        raise ValueError(f"{name}: {what} would need about {_gib(nbytes)} GiB of memory, over the cap of "
+                         f"{_gib(cap)} GiB (theory._validate.MEMORY_CAP, default min(available memory, 8 GiB)); "
+                         "use smaller inputs or raise the cap")
+
+
+def check_work(name: str, what: str, *, steps=0, flops=0) -> None:
+    """ValueError naming ``name`` when a reference loop of ``steps`` Python-level steps and ``flops``
+    elementary operations exceeds :data:`WORK_CAP` (see there). Called before the loop starts."""
+    work = steps * STEP_COST + flops
+    if work > WORK_CAP:
+        raise ValueError(f"{name}: {what} would take about {work:.2g} operations in the reference's Python loops "
+                         f"(~{work / 1e9:.2g} s), over the work cap of {WORK_CAP:.2g} (theory._validate.WORK_CAP); "
+                         "the references are plain loops for small inputs: use the twin in theory.batched, "
+                         "smaller inputs, or raise the cap")
 
 
 def check_d(d) -> int:
@@ -64,6 +146,28 @@ def check_size(name: str, value) -> int:
     return int(value)
 
 
+def check_seed(seed) -> int:
+    """A seed of ``numpy.random.default_rng``: an int >= 0 (not a bool, a float or a string)."""
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_flag(name: str, value) -> bool:
+    """A bool option (``True``/``False``; a string such as ``'no'`` would be silently truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
+def check_kernel_shape(kernel_shape, d: int) -> tuple[int, ...]:
+    """``kernel_shape``: one int (1-D) or ``d`` ints, each >= 1 (not floats, strings or bools)."""
+    ks = tuple(kernel_shape) if isinstance(kernel_shape, (tuple, list)) else (kernel_shape,)
+    if len(ks) != d or not all(_is_int(n) and n >= 1 for n in ks):
+        raise ValueError(f"kernel_shape: expected {d} positive int kernel sizes, got {kernel_shape!r}")
+    return tuple(int(n) for n in ks)
+
+
 def check_lam(lam) -> float:
     """A loss weight ``λ``: a finite real number."""
     if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
@@ -88,8 +192,10 @@ def lag_ranges(a_shape, b_shape, max_lag, d: int) -> list[range]:
         return [range(1 - na, nb) for na, nb in zip(a_shape, b_shape)]
     ls = (max_lag,) * d if isinstance(max_lag, numbers.Real) else tuple(max_lag) \
         if isinstance(max_lag, (tuple, list)) else ()
-    if len(ls) != d or not all(_is_whole(v) and v >= 0 for v in ls):
+    if len(ls) != d or not all(_is_int(v) and v >= 0 for v in ls):
         raise ValueError(f"max_lag: expected a non-negative int or {d} of them, got {max_lag!r}")
+    if math.prod(2 * int(v) + 1 for v in ls) > 2 ** 60:
+        raise ValueError(f"max_lag: {max_lag!r} asks for more lags than any memory holds")
     return [range(-int(v), int(v) + 1) for v in ls]
 
 

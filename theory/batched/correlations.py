@@ -9,16 +9,19 @@ against each other and lead the result. Conventions as in the reference::
 Everything is one grouped ``conv1d``/``conv2d`` call (:func:`theory.batched._tensors.conv`) after an
 explicit zero pad, so it is differentiable and runs on the inputs' device and dtype. Errors are the
 references', plus TypeError for a non-tensor and ValueError for batch shapes that do not broadcast or
-tensors on different devices.
+tensors on different devices. float16/bfloat16 input is computed in float32 and the result is float32;
+a call over the memory cap (:mod:`theory._validate`) and a result that overflows its dtype are
+ValueErrors naming the arguments.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .._validate import check_d, check_same_shape, lag_bounds, lag_ranges
+from .._validate import check_d, check_memory, check_same_shape, lag_bounds, lag_ranges
 from ..padding import output_shape, resolve_padding
-from ._tensors import broadcast_batch, conv, harmonise, pad, pairwise_crosscorrelation, real_tensor
+from ._tensors import (broadcast_batch, check_device, conv, device_memory, finite_result, harmonise, pad,
+                       pairwise_crosscorrelation, real_tensor)
 
 __all__ = [
     "correlate", "convolve", "crosscorrelation", "kernel_crosscorrelation", "autocorrelation",
@@ -26,11 +29,11 @@ __all__ = [
 ]
 
 
-def _feature_maps(x, weight, padding, d):
+def _feature_maps(x, weight, padding, d, names):
     """``F_s = Σ_c K_s[c] ⋆ X[c]`` on checked tensors ``x (*B, C, *M)``, ``weight (*B', S, C, *N)``."""
     pads = resolve_padding(padding, weight.shape[-d:])
     output_shape(x.shape[-d:], weight.shape[-d:], pads)
-    return conv(pad(x, pads), weight, d)
+    return finite_result(names, conv(pad(x, pads), weight, d, names))
 
 
 def correlate(x, k, padding="full", *, d: int) -> torch.Tensor:
@@ -75,7 +78,7 @@ def correlate(x, k, padding="full", *, d: int) -> torch.Tensor:
     k = real_tensor("k", k, d, "kernel axes")
     x, k = harmonise(x=x, k=k)
     broadcast_batch(("x", x, d), ("k", k, d))
-    out = _feature_maps(x.unsqueeze(-d - 1), k.unsqueeze(-d - 1).unsqueeze(-d - 2), padding, d)
+    out = _feature_maps(x.unsqueeze(-d - 1), k.unsqueeze(-d - 1).unsqueeze(-d - 2), padding, d, "x and k")
     return out.squeeze(-d - 1)
 
 
@@ -142,7 +145,11 @@ def lags(size_a: int, size_b: int | None = None, max_lag: int | None = None, *, 
     Raises
     ------
     ValueError
-        If a size is not a positive int or ``max_lag`` not a non-negative int.
+        If a size is not a positive int or ``max_lag`` not a non-negative int (floats, strings and bools
+        are refused), the lags would not fit in the memory cap, or ``device`` is not a device of this
+        machine (e.g. ``'cuda'`` where CUDA is not available).
+    TypeError
+        If ``device`` is not a str, an int or a ``torch.device``.
 
     Examples
     --------
@@ -151,13 +158,18 @@ def lags(size_a: int, size_b: int | None = None, max_lag: int | None = None, *, 
     ([-2, -1, 0, 1], [-1, 0, 1])
     """
     lo, hi = lag_bounds(size_a, size_b, max_lag)
-    return torch.arange(lo, hi + 1, dtype=torch.int64, device=device)
+    dev = check_device(device)
+    if dev is None or dev.type != "meta":
+        check_memory("max_lag" if max_lag is not None else "size_a and size_b", 8 * (hi - lo + 1), "the lags",
+                     available=None if dev is None else device_memory(dev))
+    return torch.arange(lo, hi + 1, dtype=torch.int64, device=dev)
 
 
-def _crosscorrelation(a, b, max_lag, d):
+def _crosscorrelation(a, b, max_lag, d, names):
     ranges = lag_ranges(a.shape[-d:], b.shape[-d:], max_lag, d)
-    r = pairwise_crosscorrelation(a.unsqueeze(-d - 1), b.unsqueeze(-d - 1), ranges, d)   # (*B, 1, 1, *lags)
-    return r.reshape(*r.shape[:-d - 2], *r.shape[-d:])
+    name = names if max_lag is None else "max_lag"
+    r = pairwise_crosscorrelation(a.unsqueeze(-d - 1), b.unsqueeze(-d - 1), ranges, d, name)   # (*B, 1, 1, *lags)
+    return finite_result(names, r.reshape(*r.shape[:-d - 2], *r.shape[-d:]))
 
 
 def crosscorrelation(a, b, max_lag=None, *, d: int) -> torch.Tensor:
@@ -198,7 +210,7 @@ def crosscorrelation(a, b, max_lag=None, *, d: int) -> torch.Tensor:
     b = real_tensor("b", b, d, "spatial axes")
     a, b = harmonise(a=a, b=b)
     broadcast_batch(("a", a, d), ("b", b, d))
-    return _crosscorrelation(a, b, max_lag, d)
+    return _crosscorrelation(a, b, max_lag, d, "a and b")
 
 
 def kernel_crosscorrelation(k1, k2, *, d: int) -> torch.Tensor:
@@ -239,7 +251,7 @@ def kernel_crosscorrelation(k1, k2, *, d: int) -> torch.Tensor:
     check_same_shape("k1", k1.shape[-d:], "k2", k2.shape[-d:])
     k1, k2 = harmonise(k1=k1, k2=k2)
     broadcast_batch(("k1", k1, d), ("k2", k2, d))
-    return _crosscorrelation(k1, k2, None, d)
+    return _crosscorrelation(k1, k2, None, d, "k1 and k2")
 
 
 def autocorrelation(x, max_lag, *, d: int) -> torch.Tensor:
@@ -264,7 +276,7 @@ def autocorrelation(x, max_lag, *, d: int) -> torch.Tensor:
     Raises
     ------
     TypeError, ValueError
-        As :func:`crosscorrelation`.
+        As :func:`crosscorrelation`, naming ``x`` and ``max_lag``.
 
     Examples
     --------
@@ -275,7 +287,7 @@ def autocorrelation(x, max_lag, *, d: int) -> torch.Tensor:
     """
     d = check_d(d)
     x = real_tensor("x", x, d, "spatial axes")
-    return _crosscorrelation(x, x, max_lag, d)
+    return _crosscorrelation(x, x, max_lag, d, "x")
 
 
 def channel_crosscorrelation(x, max_lag, *, d: int) -> torch.Tensor:
@@ -313,7 +325,8 @@ def channel_crosscorrelation(x, max_lag, *, d: int) -> torch.Tensor:
     d = check_d(d)
     x = real_tensor("x", x, d + 1, "C, spatial axes")
     ranges = lag_ranges(x.shape[-d:], x.shape[-d:], max_lag, d)
-    return pairwise_crosscorrelation(x, x, ranges, d)
+    name = "x" if max_lag is None else "x and max_lag"
+    return finite_result("x", pairwise_crosscorrelation(x, x, ranges, d, name))
 
 
 def feature_maps(x, weight, padding="full", *, d: int) -> torch.Tensor:
@@ -358,4 +371,4 @@ def feature_maps(x, weight, padding="full", *, d: int) -> torch.Tensor:
                          f"got weight {tuple(weight.shape)} and x {tuple(x.shape)}")
     x, weight = harmonise(x=x, weight=weight)
     broadcast_batch(("x", x, d + 1), ("weight", weight, d + 2))
-    return _feature_maps(x, weight, padding, d)
+    return _feature_maps(x, weight, padding, d, "x and weight")

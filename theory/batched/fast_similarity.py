@@ -10,17 +10,22 @@ With ``a_i = Σ_c K_i[c] ⋆ K_i[c]`` (channel-summed autocorrelation of kernel 
 The Gram route forms ``a_i`` by summing the Gram matrix ``K_iᵀK_i`` (``N^d × N^d``, one batched matmul
 over ``C``) along its lag diagonals with a fixed 0/1 matrix. Both are exact rewritings of eq. 10;
 the tests hold them to the direct pairwise route in float64.
+
+A call over the memory cap (:mod:`theory._validate`; the Gram route's lag matrix grows as ``N^(3d)``) and
+a result that overflows its dtype are ValueErrors naming ``weight``; float16/bfloat16 input is computed
+in float32.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
 
 import torch
 
-from .._validate import check_d
-from ._tensors import real_tensor
+from .._validate import check_d, check_flag, check_memory
+from ._tensors import check_alloc, device_memory, finite_result, real_tensor
 
 __all__ = ["kernel_autocorrelation_sum", "conv_similarity_fast", "conv_similarity_normalized",
            "model_conv_similarity", "CS_METHODS"]
@@ -65,7 +70,20 @@ class _SelfGram(torch.autograd.Function):
         return k @ (grad + grad.transpose(-1, -2))
 
 
+def _check_gram_route(w: torch.Tensor, d: int) -> None:
+    """The memory cap of the Gram route: the per-kernel Gram matrices ``(..., S, T, T)`` and the 0/1 lag
+    matrix ``(T², prod(2N-1))`` (float64, cached), ``T = prod(N)``."""
+    kshape = tuple(w.shape[-d:])
+    t, lags = math.prod(kshape), math.prod(2 * s - 1 for s in kshape)
+    rows = math.prod(w.shape[:-d - 1])                              # (..., S)
+    check_alloc("weight", 2 * rows * t * t + rows * lags, w, "the Gram route's per-kernel Gram matrices")
+    if w.device.type != "meta":
+        check_memory("weight", 8 * t * t * lags * 2, "the Gram route's lag matrix",
+                     available=device_memory(w.device))
+
+
 def _autocorrelation_sum(w: torch.Tensor, d: int) -> torch.Tensor:
+    _check_gram_route(w, d)
     kshape = tuple(w.shape[-d:])
     t = math.prod(kshape)
     k = w.reshape(*w.shape[:-d], t)                                 # (..., S, C, T)
@@ -107,7 +125,7 @@ def kernel_autocorrelation_sum(weight, *, d: int) -> torch.Tensor:
     [[2.0, 6.0, 2.0]]
     """
     w, d = _check_weight(weight, d)
-    return _autocorrelation_sum(w, d)
+    return finite_result("weight", _autocorrelation_sum(w, d))
 
 
 def _power_spectra(w, d):
@@ -159,15 +177,18 @@ def conv_similarity_fast(weight, *, d: int, method: str = "gram") -> torch.Tenso
     (38.0, 38.0)
     """
     w, d = _check_weight(weight, d)
-    return _conv_similarity(w, d, method)
+    return finite_result("weight", _conv_similarity(w, d, method))
 
 
 def _conv_similarity(w: torch.Tensor, d: int, method: str) -> torch.Tensor:
+    if method not in CS_METHODS:
+        raise ValueError(f"method: expected one of {CS_METHODS}, got {method!r}")
     if method == "gram":
         a = _autocorrelation_sum(w, d).flatten(-d)                   # (..., S, L)
         total = a.sum(dim=-2)
         return 0.5 * ((total * total).sum(-1) - (a * a).sum(dim=(-2, -1)))
     if method == "fft":
+        check_alloc("weight", 6 * w.numel() * 2 ** d, w, "the spectra")
         p, mult, size = _power_spectra(w, d)
         p = p.flatten(-d).reshape(*p.shape[:-d], -1, mult.numel())  # (..., S, rest, last)
         total = p.sum(dim=-3)
@@ -213,7 +234,7 @@ def conv_similarity_normalized(weight, *, d: int, method: str = "gram") -> torch
     w, d = _check_weight(weight, d)
     flat = w.flatten(-d - 1)                                        # (..., S, C·T)
     peak = flat.abs().amax(dim=-1, keepdim=True)
-    if bool((peak == 0).any()):
+    if w.device.type != "meta" and bool((peak == 0).any()):
         raise ValueError("weight: a kernel is zero; the normalised L_CS is undefined for it")
     unit = flat / peak                                              # scale first: no underflow
     unit = unit / unit.norm(dim=-1, keepdim=True)
@@ -254,10 +275,12 @@ def model_conv_similarity(model: torch.nn.Module, *, layers=None, layer_weights=
     Raises
     ------
     TypeError
-        If ``model`` is not a ``torch.nn.Module``.
+        If ``model`` is not a ``torch.nn.Module``, ``layers`` is a single string (pass a list of names),
+        ``layer_weights`` is neither a dict nor callable, or ``normalized``/``reduce`` is not a bool.
     ValueError
         If ``layers`` names a layer that is not a Conv1d/Conv2d, selects none, or a selected layer is
-        grouped; or ``method`` is unknown.
+        grouped; ``layer_weights`` has a key that is not a Conv1d/Conv2d layer of the model (the message
+        lists the valid names) or a factor that is not a finite number; or ``method`` is unknown.
 
     Examples
     --------
@@ -271,8 +294,23 @@ def model_conv_similarity(model: torch.nn.Module, *, layers=None, layer_weights=
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    normalized, reduce = check_flag("normalized", normalized), check_flag("reduce", reduce)
+    if method not in CS_METHODS:
+        raise ValueError(f"method: expected one of {CS_METHODS}, got {method!r}")
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    known_all = sorted(n for n, _ in convs)
+    if layer_weights is not None and not callable(layer_weights):
+        if not isinstance(layer_weights, dict):
+            raise TypeError(f"layer_weights: expected a dict name -> factor or a callable, "
+                            f"got {type(layer_weights).__name__}")
+        unknown = [k for k in layer_weights if k not in known_all]
+        if unknown:
+            raise ValueError(f"layer_weights: {unknown} are not Conv1d/Conv2d layers of the model; "
+                             f"valid names: {known_all}")
     if layers is not None:
+        if isinstance(layers, str):
+            raise TypeError(f"layers: expected a list of layer names or a predicate, got the string {layers!r} "
+                            f"(pass [{layers!r}])")
         if callable(layers):
             convs = [(n, m) for n, m in convs if layers(n, m)]
         else:
@@ -287,18 +325,28 @@ def model_conv_similarity(model: torch.nn.Module, *, layers=None, layer_weights=
     for name, m in convs:
         if m.groups != 1:
             raise ValueError(f"layers: {name!r} is a grouped convolution (groups={m.groups}); L_CS needs groups=1")
-        values[name] = fn(m.weight, d=2 if isinstance(m, torch.nn.Conv2d) else 1, method=method)
+        try:
+            values[name] = fn(m.weight, d=2 if isinstance(m, torch.nn.Conv2d) else 1, method=method)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"model: layer {name!r}: {exc}") from None
     if not reduce:
         return values
     total = None
     for name, v in values.items():
-        if layer_weights is None:
-            f = 1.0
-        elif callable(layer_weights):
-            f = float(layer_weights(name, dict(convs)[name]))
-        else:
-            f = float(layer_weights.get(name, 1.0))
+        f = 1.0 if layer_weights is None else _factor(name, layer_weights(name, dict(convs)[name])
+                                                      if callable(layer_weights) else layer_weights.get(name, 1.0))
         total = v * f if total is None else total + v * f
     if total is None:
         raise ValueError("layers: no Conv1d/Conv2d layer selected")
-    return total
+    return finite_result("model and layer_weights", total)
+
+
+def _factor(name: str, value) -> float:
+    """A layer's factor from ``layer_weights``: a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) and not (
+            isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex()):
+        raise TypeError(f"layer_weights: the factor of layer {name!r} must be a real number, got {value!r}")
+    f = float(value)
+    if not math.isfinite(f):
+        raise ValueError(f"layer_weights: the factor of layer {name!r} must be finite, got {f!r}")
+    return f

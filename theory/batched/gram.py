@@ -2,7 +2,10 @@
 
 Every array argument is ``(*batch, *core)``; batch axes broadcast and lead the result. Unlike the other
 twins these do not reject NaN or inf: a batch of Monte Carlo episodes in which one diverged must still
-be measured (non-finite values propagate to that episode's outputs only).
+be measured (non-finite values propagate to that episode's outputs only; likewise a finite input whose
+result overflows gives inf there, documented behaviour, not an error). float16/bfloat16 input is computed
+in float32. Before allocating, a call whose outputs or intermediates would exceed the memory cap
+(:mod:`theory._validate`) is a ValueError naming the arguments.
 
 * :func:`feature_patches` — the full cross-correlation's patch matrix ``U`` (one ``unfold``, a view in 1-D).
 * :func:`feature_gram`, :func:`feature_gram_stack` — ``G_P = U_Pᵀ U_P`` over the output window a padding
@@ -25,8 +28,8 @@ import torch.nn.functional as F
 
 from theory.padding import output_shape, resolve_padding
 
-from .._validate import check_d, check_rank, check_size
-from ._tensors import broadcast_shapes
+from .._validate import check_d, check_kernel_shape, check_memory, check_rank, check_size
+from ._tensors import broadcast_shapes, check_alloc, upcast
 
 __all__ = ["feature_patches", "feature_gram", "feature_gram_stack", "gram_quadratic_forms", "kernel_spectrum",
            "dft_operands"]
@@ -41,17 +44,25 @@ def _tensor(name: str, value, rank: int, what: str) -> torch.Tensor:
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(f"{name}: expected a real floating tensor, got dtype {value.dtype}")
+    if value.is_complex():
+        raise TypeError(f"{name}: expected a real floating tensor, got dtype {value.dtype}")
     check_rank(name, value.shape, rank, what, batched=True)
     if 0 in value.shape[-rank:]:
         raise ValueError(f"{name}: every axis of ({what}) must have size >= 1, got shape {tuple(value.shape)}")
-    return value
+    return upcast(value)
 
 
 def _kernel_shape(kernel_shape, d: int) -> tuple[int, ...]:
-    ks = tuple(kernel_shape) if isinstance(kernel_shape, (tuple, list)) else (kernel_shape,)
-    if len(ks) != d or any(isinstance(n, bool) or int(n) != n or n < 1 for n in ks):
-        raise ValueError(f"kernel_shape: expected {d} positive kernel sizes, got {kernel_shape!r}")
-    return tuple(int(n) for n in ks)
+    return check_kernel_shape(kernel_shape, d)
+
+
+def _check_patches(x: torch.Tensor, ks: tuple[int, ...], per_element: int, what: str) -> None:
+    """Memory cap: ``per_element`` values for each element of ``x``'s batch (its patch matrix ``D × L``)."""
+    d = len(ks)
+    batch = math.prod(x.shape[:-d - 1])
+    dim = x.shape[-d - 1] * math.prod(ks)
+    full = math.prod(m + n - 1 for m, n in zip(x.shape[-d:], ks))
+    check_alloc("x and kernel_shape", batch * per_element(dim, full), x, what)
 
 
 def _patches(xb: torch.Tensor, ks: tuple[int, ...]) -> torch.Tensor:
@@ -105,6 +116,7 @@ def feature_patches(x, kernel_shape, *, d: int) -> torch.Tensor:
     d = check_d(d)
     x = _tensor("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
+    _check_patches(x, ks, lambda dim, full: 2 * dim * full, "the patch matrices")
     batch, c, sp = x.shape[:-d - 1], x.shape[-d - 1], x.shape[-d:]
     u = _patches(x.reshape(-1, c, *sp), ks)
     full = tuple(m + n - 1 for m, n in zip(sp, ks))
@@ -131,9 +143,11 @@ def _stack(x: torch.Tensor, ks: tuple[int, ...], masks: list, chunk: int) -> tor
     """The Gram matrices of the windows ``masks`` (smallest first, nested ones by their ring)."""
     d = len(ks)
     batch, c, sp = x.shape[:-d - 1], x.shape[-d - 1], tuple(x.shape[-d:])
+    dim = c * math.prod(ks)
+    if x.device.type == "meta":                                    # shapes only
+        return torch.empty((*batch, len(masks), dim, dim), dtype=x.dtype, device=x.device)
     xb = x.reshape(-1, c, *sp)
     order = sorted(range(len(masks)), key=lambda j: int(masks[j].sum()))
-    dim = c * math.prod(ks)
     out = torch.empty((xb.shape[0], len(masks), dim, dim), dtype=x.dtype, device=x.device)
     for start in range(0, xb.shape[0], chunk):
         u = _patches(xb[start:start + chunk], ks)                  # (b, D, L)
@@ -198,6 +212,7 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int, chunk: int = 128) -
     if not isinstance(paddings, (list, tuple)) or not paddings:
         raise ValueError(f"paddings: expected a non-empty list of paddings, got {paddings!r}")
     chunk = check_size("chunk", chunk)
+    _check_stack(x, ks, len(paddings), chunk)
     masks = []
     for i, p in enumerate(paddings):
         try:
@@ -205,6 +220,16 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int, chunk: int = 128) -
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"paddings[{i}]: {exc}") from None
     return _stack(x, ks, masks, chunk)
+
+
+def _check_stack(x: torch.Tensor, ks: tuple[int, ...], n_pads: int, chunk: int) -> None:
+    """Memory cap of :func:`_stack`: the ``(B, P, D, D)`` result and one chunk's patch matrices."""
+    d = len(ks)
+    batch = math.prod(x.shape[:-d - 1])
+    dim = x.shape[-d - 1] * math.prod(ks)
+    full = math.prod(m + n - 1 for m, n in zip(x.shape[-d:], ks))
+    check_alloc("x and kernel_shape", batch * n_pads * dim * dim + 3 * min(chunk, batch) * (dim * full + dim * dim),
+                x, "the Gram matrices")
 
 
 def feature_gram(x, kernel_shape, padding="full", *, d: int) -> torch.Tensor:
@@ -247,6 +272,7 @@ def feature_gram(x, kernel_shape, padding="full", *, d: int) -> torch.Tensor:
     x = _tensor("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
     mask = _window_mask(tuple(x.shape[-d:]), ks, padding, x.device)
+    _check_stack(x, ks, 1, 128)
     return _stack(x, ks, [mask], 128)[..., 0, :, :]
 
 
@@ -305,6 +331,9 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> torch.Tensor:
     except RuntimeError:
         raise ValueError(f"weight and grams: batch shapes {tuple(weight.shape[:-d - 2])} and "
                          f"{tuple(grams.shape[:-3])} do not broadcast") from None
+    nb = math.prod(batch)
+    check_alloc("weight and grams", nb * (s * dim + 2 * dim * n_p * dim + 2 * s * n_p * dim + 2 * n_p * s * s), weight,
+                "the quadratic forms and their operands")
     f = weight.expand(*batch, *weight.shape[-d - 2:]).reshape(-1, s, dim)                 # (B, S, D)
     gs = grams.expand(*batch, *grams.shape[-3:]).transpose(-3, -2).reshape(-1, dim, n_p * dim)
     p = torch.bmm(f, gs.to(f.dtype)).view(-1, s * n_p, dim)                             # rows (a, p): vec(K_a)ᵀ G_p
@@ -312,7 +341,6 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> torch.Tensor:
     return q.view(-1, s, n_p, s).permute(0, 2, 1, 3).reshape(*batch, n_p, s, s)
 
 
-@functools.lru_cache(maxsize=64)
 def dft_operands(kernel_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The real DFT on the ``(2N-1)^d`` grid as GEMM operands, for kernels flattened row-major.
 
@@ -323,8 +351,8 @@ def dft_operands(kernel_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
     Parameters
     ----------
-    kernel_shape : tuple of int
-        ``(N,)`` or ``(h, w)``; hashable (the result is cached).
+    kernel_shape : tuple or list of int
+        ``(N,)`` or ``(h, w)`` (the result is cached per shape).
 
     Returns
     -------
@@ -337,10 +365,9 @@ def dft_operands(kernel_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
     Raises
     ------
-    TypeError
-        If ``kernel_shape`` is not hashable (a list: pass a tuple).
     ValueError
-        If ``kernel_shape`` is not 1 or 2 positive sizes.
+        If ``kernel_shape`` is not 1 or 2 positive ints (floats, strings and bools are refused), or the
+        matrices would not fit in the memory cap.
 
     Examples
     --------
@@ -349,9 +376,20 @@ def dft_operands(kernel_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
     >>> re.round(6).tolist(), mult.tolist(), size
     ([[1.0, 1.0], [1.0, -0.5]], [1.0, 2.0], 3)
     """
-    ks = tuple(int(n) for n in kernel_shape)
-    if not ks or len(ks) > 2 or any(n < 1 for n in ks):
+    ks = tuple(kernel_shape) if isinstance(kernel_shape, (tuple, list)) else ()
+    if not ks or len(ks) > 2:
         raise ValueError(f"kernel_shape: expected 1 or 2 positive kernel sizes, got {kernel_shape!r}")
+    ks = check_kernel_shape(ks, len(ks))
+    check_memory("kernel_shape", 8 * 5 * _bins(ks) * math.prod(ks), "the DFT matrices")
+    return _dft_operands(ks)
+
+
+def _bins(ks) -> int:
+    return math.prod(2 * n - 1 for n in ks[:-1]) * ks[-1]
+
+
+@functools.lru_cache(maxsize=64)
+def _dft_operands(ks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     lengths = [2 * n - 1 for n in ks]
     half = lengths[:-1] + [ks[-1]]
     d = len(ks)
@@ -373,7 +411,7 @@ def dft_operands(kernel_shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]
 
 @functools.lru_cache(maxsize=64)
 def _dft_tensors(ks, dtype, device):
-    re, im, _, _ = dft_operands(ks)
+    re, im, _, _ = _dft_operands(ks)
     return tuple(torch.tensor(a.T, dtype=dtype, device=device).contiguous() for a in (re, im))
 
 
@@ -413,6 +451,8 @@ def kernel_spectrum(k, *, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     k = _tensor("k", k, d, "kernel axes")
     ks = tuple(k.shape[-d:])
     half = tuple(2 * n - 1 for n in ks[:-1]) + (ks[-1],)
+    check_memory("k", 8 * 5 * _bins(ks) * math.prod(ks), "the DFT matrices")
+    check_alloc("k", 2 * math.prod(k.shape[:-d]) * _bins(ks), k, "the spectra")
     re_t, im_t = _dft_tensors(ks, k.dtype, k.device)
     kf = k.reshape(*k.shape[:-d], math.prod(ks))
     return (kf @ re_t).reshape(*k.shape[:-d], *half), (kf @ im_t).reshape(*k.shape[:-d], *half)

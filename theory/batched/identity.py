@@ -4,6 +4,9 @@
 broadcast. CS paper, eq. 3, 11, 14, 17-19::
 
     <F1, F2>_W = Σ_{c1,c2} <K1[c1] ⋆ K2[c2], (X[c1] ⋆ X[c2])_{[1-N, N-1]}>  -  A  -  B
+
+A call over the memory cap (:mod:`theory._validate`) and a result that overflows its dtype are ValueErrors
+naming the arguments; float16/bfloat16 input is computed in float32.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import torch
 
 from .._validate import check_d, check_same_shape
 from ..padding import full_window, resolve_padding
-from ._tensors import (broadcast_batch, broadcast_shapes, conv, expand_batch, full_ranges, harmonise, pad,
-                       pairwise_crosscorrelation, real_tensor)
+from ._tensors import (broadcast_batch, broadcast_shapes, conv, expand_batch, finite_result, full_ranges, harmonise,
+                       pad, pairwise_crosscorrelation, real_tensor)
+
+NAMES = "x and k1 and k2"
 
 __all__ = ["feature_inner_product", "identity_inner_product", "edge_terms", "lag_decomposition",
            "correlation_terms"]
@@ -37,7 +42,7 @@ def _both_maps(x, k1, k2, pads, d):
     """``(F1, F2)`` for the padding ``pads``, from one conv with the two kernels stacked as ``S = 2``."""
     kb = broadcast_shapes(k1.shape[:-d - 1], k2.shape[:-d - 1])
     w = torch.stack([expand_batch(k1, kb, d + 1), expand_batch(k2, kb, d + 1)], dim=-d - 2)
-    f = conv(pad(x, pads), w, d)
+    f = conv(pad(x, pads), w, d, NAMES)
     return f.select(-d - 1, 0), f.select(-d - 1, 1)
 
 
@@ -87,14 +92,14 @@ def feature_inner_product(x, k1, k2, padding="full", *, d: int) -> torch.Tensor:
     pads = resolve_padding(padding, k1.shape[-d:])
     full_window(x.shape[-d:], k1.shape[-d:], pads)           # raises when the padding leaves no output
     f1, f2 = _both_maps(x, k1, k2, pads, d)
-    return _spatial_sum(f1 * f2, d)
+    return finite_result(NAMES, _spatial_sum(f1 * f2, d))
 
 
 def _terms(x, k1, k2, d):
     """``(KK, R)``: ``KK[c1, c2] = K1[c1] ⋆ K2[c2]`` and ``R[c1, c2] = (X[c1] ⋆ X[c2])_{[1-N, N-1]}``."""
     n = k1.shape[-d:]
-    kk = pairwise_crosscorrelation(k1, k2, full_ranges(n, n), d)
-    r = pairwise_crosscorrelation(x, x, [range(1 - s, s) for s in n], d)
+    kk = pairwise_crosscorrelation(k1, k2, full_ranges(n, n), d, "x and k1", factor=2)
+    r = pairwise_crosscorrelation(x, x, [range(1 - s, s) for s in n], d, "x and k1", factor=2)
     return kk, r
 
 
@@ -136,7 +141,7 @@ def correlation_terms(x, k1, k2, *, d: int) -> torch.Tensor:
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     kk, r = _terms(x, k1, k2, d)
-    return _spatial_sum(kk * r, d)
+    return finite_result(NAMES, _spatial_sum(kk * r, d))
 
 
 def _edge_masks(full_shape, window, device):
@@ -203,7 +208,7 @@ def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[torch.Tensor, torc
     [-1.0, 9.0]
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
-    return _edges(x, k1, k2, padding, d)
+    return finite_result(NAMES, _edges(x, k1, k2, padding, d))
 
 
 def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> torch.Tensor:
@@ -247,7 +252,7 @@ def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> torch.Tensor
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
     a, b = _edges(x, k1, k2, padding, d)
     kk, r = _terms(x, k1, k2, d)
-    return (kk * r).sum(dim=tuple(range(-d - 2, 0))) - a - b
+    return finite_result(NAMES, (kk * r).sum(dim=tuple(range(-d - 2, 0))) - a - b)
 
 
 def lag_decomposition(x, k1, k2, *, d: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,4 +299,4 @@ def lag_decomposition(x, k1, k2, *, d: int) -> tuple[torch.Tensor, torch.Tensor]
     prod = kk * r
     total = prod.sum(dim=tuple(range(-d - 2, 0)))
     zero = prod[(..., slice(None), slice(None), *(s - 1 for s in k1.shape[-d:]))].sum(dim=(-2, -1))
-    return zero, total - zero
+    return finite_result(NAMES, (zero, total - zero))

@@ -8,14 +8,21 @@ differences from public implementations). Differentiable; device and dtype follo
 Cost: one batched GEMM ``(S, F) × (F, S)`` for the cosine matrix, soft orthogonality and OrthoReg;
 for OCNN one batched valid correlation of the zero-padded kernels with the kernels (the conv helper of
 :mod:`theory.batched._tensors`) then every ``s``-th lag; for DeCov one batched GEMM ``(D, b) × (b, D)``.
+
+Policies as in the references: cosines scale invariant for any finite magnitudes (each kernel first
+divided by a power of two near its largest magnitude, exactly; only an exactly zero kernel is a zero
+kernel), the memory cap (:mod:`theory._validate`), no inf or NaN result from finite input (a ValueError
+naming the argument); float16/bfloat16 input is computed in float32.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .._validate import check_d, check_feature_d, check_positive_lam, check_stride, ocnn_padding
-from ._tensors import conv, pad, real_tensor
+import math
+
+from .._validate import check_d, check_feature_d, check_flag, check_positive_lam, check_stride, ocnn_padding
+from ._tensors import check_alloc, conv, finite_result, pad, pow2_scaled, real_tensor
 
 __all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "orthoreg_pair_weight",
            "decov"]
@@ -35,8 +42,15 @@ def _eye_like(t: torch.Tensor, n: int) -> torch.Tensor:
     return torch.eye(n, dtype=t.dtype, device=t.device)
 
 
+def _check_pairs(w: torch.Tensor, d: int) -> None:
+    rows = math.prod(w.shape[:-d - 1])                              # (..., S)
+    check_alloc("weight", 3 * rows * w.shape[-d - 2] + 2 * w.numel(), w, "the S×S matrices")
+
+
 def _cosines(w: torch.Tensor, d: int) -> torch.Tensor:
+    _check_pairs(w, d)
     f = _flat(w, d)
+    f = pow2_scaled(f, -1)                                        # exact: only exponents change
     norms = f.norm(dim=-1)
     if w.device.type != "meta" and bool((norms == 0).any()):
         raise ValueError("weight: the cosine is undefined for a zero kernel; a kernel is all zero")
@@ -112,9 +126,10 @@ def soft_orthogonality(weight, *, d: int) -> torch.Tensor:
     [0.0, 10.0]
     """
     w, d = _weight(weight, d)
+    _check_pairs(w, d)
     f = _flat(w, d)
     g = f @ f.transpose(-1, -2) - _eye_like(f, f.shape[-2])
-    return (g * g).sum(dim=(-2, -1))
+    return finite_result("weight", (g * g).sum(dim=(-2, -1)))
 
 
 def ocnn_orthogonality(weight, stride=1, *, d: int) -> torch.Tensor:
@@ -160,13 +175,13 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> torch.Tensor:
     # Input: every filter K_j (C channels) zero-padded by P, as a batch axis of S inputs; weight: the S
     # filters K_i. conv gives out[..., j, i][t] = Σ_{c,m} K_i[c][m]·K_j[c][m+t-P], lag n = t - P.
     x = pad(w, [(p, p) for p in pads])                               # (..., S_j, C, *(k + 2P))
-    out = conv(x, w.unsqueeze(-d - 3), d)                            # (..., S_j, S_i, *(2P + 1))
+    out = conv(x, w.unsqueeze(-d - 3), d, "weight")                  # (..., S_j, S_i, *(2P + 1))
     out = out[(Ellipsis, *(slice(None, None, st) for st in stride))].transpose(-d - 2, -d - 1)
     target = torch.zeros(out.shape[-d - 2:], dtype=out.dtype, device=out.device)
     centre = tuple(p // st for p, st in zip(pads, stride))
     target[(slice(None), slice(None), *centre)] = _eye_like(out, s)
     r = out - target
-    return (r * r).sum(dim=tuple(range(-d - 2, 0)))
+    return finite_result("weight", (r * r).sum(dim=tuple(range(-d - 2, 0))))
 
 
 def orthoreg(weight, lam: float = 10.0, *, d: int, both_signs: bool = False) -> torch.Tensor:
@@ -207,12 +222,14 @@ def orthoreg(weight, lam: float = 10.0, *, d: int, both_signs: bool = False) -> 
     """
     w, d = _weight(weight, d)
     lam = check_positive_lam(lam)
+    both_signs = check_flag("both_signs", both_signs)
     c = _cosines(w, d)
-    terms = torch.log1p(torch.exp(lam * (c - 1.0)))
+    zero = c.new_zeros(())
+    terms = torch.logaddexp(lam * (c - 1.0), zero)                   # log(1 + e^x), no overflow
     if both_signs:
-        terms = terms + torch.log1p(torch.exp(lam * (-c - 1.0)))
-    off = 1.0 - _eye_like(c, c.shape[-1])
-    return (terms * off).sum(dim=(-2, -1))
+        terms = terms + torch.logaddexp(lam * (-c - 1.0), zero)
+    off = ~torch.eye(c.shape[-1], dtype=torch.bool, device=c.device)
+    return finite_result("weight and lam", torch.where(off, terms, zero).sum(dim=(-2, -1)))
 
 
 def decov(h, *, d: int) -> torch.Tensor:
@@ -254,11 +271,13 @@ def decov(h, *, d: int) -> torch.Tensor:
     if b < 2:
         raise ValueError(f"h: the batch covariance needs b >= 2 samples, got shape {tuple(x.shape)}")
     units = x.flatten(start_dim=x.dim() - d - 1)                     # (..., b, D)
+    dim = units.shape[-1]
+    check_alloc("h", 3 * math.prod(units.shape[:-2]) * dim * dim, x, f"the {dim}×{dim} covariance")
     shifted = units - units[..., :1, :]                              # constant units centre to exactly 0
     centred = shifted - shifted.mean(dim=-2, keepdim=True)
     cov = centred.transpose(-1, -2) @ centred / b                    # (..., D, D)
     off = cov * (1.0 - _eye_like(cov, cov.shape[-1]))               # ||C||² - ||diag C||², no cancellation
-    return 0.5 * (off * off).sum(dim=(-2, -1))
+    return finite_result("h", 0.5 * (off * off).sum(dim=(-2, -1)))
 
 
 def orthoreg_pair_weight(cosines, lam: float = 10.0) -> torch.Tensor:

@@ -16,6 +16,15 @@ small ones); backward, one GEMM ``(G' + G'ᵀ) Z`` (the centring's adjoint is th
 the class). Autograd through the plain expression would take three GEMMs and about six more passes
 over the input. The centred norms are the Gram matrix's diagonal; the dead-channel rule needs no
 extra pass in practice (:func:`_live_channels`).
+
+Precision: float16 and bfloat16 features (as MFD stage features arrive under autocast) are computed in
+float32 and the results are float32; their sums of squares overflow float16 (a NaN loss) and lose most
+digits in bfloat16. The gradient flows back in the features' own dtype.
+
+Scale: eq. 6 is invariant to rescaling a channel, and computed so for any finite magnitudes (``1e20`` or
+``1e-30`` in float32): where the magnitudes would overflow or underflow the dtype, the channels are
+scaled by powers of two first (exact; see :func:`_offdiagonal`). A call over the memory cap
+(:mod:`theory._validate`) is a ValueError naming ``features``.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from collections.abc import Sequence
 import torch
 
 from .._validate import DEAD_RTOL, check_feature_d, check_lam
-from ._tensors import broadcast_batch, harmonise, int_labels, real_tensor
+from ._tensors import broadcast_batch, check_alloc, finite_result, harmonise, int_labels, pow2_scaled, real_tensor
 
 __all__ = ["pearson_matrix", "mfd_loss", "mfd_joint_loss", "mean_abs_offdiagonal"]
 
@@ -128,19 +137,45 @@ def _live_channels(x: torch.Tensor, n2: torch.Tensor, mean_sq: torch.Tensor) -> 
     return r > unit * x.abs().amax(dim=(-3, -1))
 
 
-def _offdiagonal(x: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(F with a zero diagonal, live)``: the Pearson matrix's off-diagonal entries (zero in a dead
-    channel's row and column) and the ``(..., C)`` live-channel mask. Few small ops: this runs once per
-    regularised stage and training step."""
-    b, c = x.shape[-(d + 2)], x.shape[-(d + 1)]
-    x = x.flatten(start_dim=x.ndim - d) if d > 0 else x.unsqueeze(-1)     # (..., b, C, P)
-    p = x.shape[-1]
+def _gram_parts(x: torch.Tensor, may_rescale: bool = True):
+    """``(G, n2, live, rescale)`` of ``x`` ``(..., b, C, P)``: the centred Gram matrices ``(..., C, C)``,
+    their diagonals, the live-channel mask and whether the magnitudes of ``x`` call for the scaled
+    recomputation of :func:`_offdiagonal`: a channel whose 2-norm overflowed, or a non-zero channel so
+    small (rms below ``sqrt(tiny)/eps`` of the dtype) that its squares may have underflowed."""
+    b, c, p = x.shape[-3:]
     lead = x.shape[:-3]
     g, m = _CentredGram.apply(x.reshape(-1, b, c, p))
     g = g.reshape(*lead, c, c)                                            # (..., C, C)
     n2 = g.diagonal(dim1=-2, dim2=-1)
+    if x.device.type == "meta":                                           # shapes only: every channel live
+        return g, n2, torch.ones(n2.shape, dtype=torch.bool, device=x.device), False
     with torch.no_grad():
-        live = _live_channels(x, n2, (x[..., 0, :, :] + m.reshape(*lead, c, p)).square().sum(dim=-1))
+        mean_sq = (x[..., 0, :, :] + m.reshape(*lead, c, p)).square().sum(dim=-1)
+        norm = (n2 + b * mean_sq).sqrt()
+        fi = torch.finfo(x.dtype)
+        small = norm < (math.sqrt(fi.tiny) / fi.eps) * math.sqrt(b * p)
+        risky, zero = torch.stack([(~(norm < math.inf) | (small & (norm > 0))).any(), (norm == 0).any()]).tolist()
+        rescale = may_rescale and (risky or (zero and bool(x.movedim(-2, -3)[norm == 0].ne(0).any())))
+        live = None if rescale else _live_channels(x, n2, mean_sq)
+    return g, n2, live, rescale
+
+
+def _offdiagonal(x: torch.Tensor, d: int, name: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(F with a zero diagonal, live)``: the Pearson matrix's off-diagonal entries (zero in a dead
+    channel's row and column) and the ``(..., C)`` live-channel mask. Few small ops: this runs once per
+    regularised stage and training step.
+
+    Eq. 6 is invariant to rescaling a channel. Where the magnitudes would overflow or underflow the dtype
+    (:func:`_gram_parts`), every channel is multiplied by a power of two near ``1/max|I|`` (exact, detached:
+    the gradient is that of the unscaled expression) and the Gram matrices recomputed; elsewhere the
+    result is bit for bit the unscaled one, at no extra pass."""
+    c = x.shape[-(d + 1)]
+    x = x.flatten(start_dim=x.ndim - d) if d > 0 else x.unsqueeze(-1)     # (..., b, C, P)
+    check_alloc(name, 3 * math.prod(x.shape[:-3]) * c * c + x.numel(), x, "the C×C Gram matrices")
+    g, n2, live, rescale = _gram_parts(x)
+    if rescale:
+        g, n2, live, _ = _gram_parts(pow2_scaled(x, (-3, -1)), may_rescale=False)
+    with torch.no_grad():
         off = ~torch.eye(c, dtype=torch.bool, device=x.device)
     inv = torch.where(live, n2, torch.ones_like(n2)).rsqrt() * live      # 0 for a dead channel
     f = (g * (inv.unsqueeze(-1) * inv.unsqueeze(-2))).clamp(-1.0, 1.0)
@@ -179,6 +214,12 @@ def pearson_matrix(features, *, d: int) -> torch.Tensor:
     ValueError
         If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf.
 
+    Notes
+    -----
+    float16 and bfloat16 features are computed in float32 and the result is float32 (module docstring:
+    float16 sums of squares overflow). Any finite magnitudes give the correlations of the same channels at
+    unit scale (exact power-of-two scaling where the dtype would overflow or underflow).
+
     Examples
     --------
     >>> import torch
@@ -196,7 +237,11 @@ def _mean_offdiagonal(features, d, entry) -> torch.Tensor:
     d = check_feature_d(d)
     x = _features(features, d)
     _check_channels(x, d)
-    f, _ = _offdiagonal(x, d)
+    return _mean_entry(x, d, entry)
+
+
+def _mean_entry(x, d, entry, name="features") -> torch.Tensor:
+    f, _ = _offdiagonal(x, d, name)
     c = f.shape[-1]
     return entry(f).sum(dim=(-2, -1)) / (c * (c - 1))
 
@@ -222,6 +267,12 @@ def mfd_loss(features, *, d: int) -> torch.Tensor:
         If ``features`` is not a real floating tensor.
     ValueError
         If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf, or ``C < 2``.
+
+    Notes
+    -----
+    float16 and bfloat16 features are computed in float32 and the result is float32 (module docstring:
+    float16 sums of squares overflow). Any finite magnitudes give the correlations of the same channels at
+    unit scale (exact power-of-two scaling where the dtype would overflow or underflow).
 
     Examples
     --------
@@ -255,6 +306,12 @@ def mean_abs_offdiagonal(features, *, d: int) -> torch.Tensor:
         If ``features`` is not a real floating tensor.
     ValueError
         If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf, or ``C < 2``.
+
+    Notes
+    -----
+    float16 and bfloat16 features are computed in float32 and the result is float32 (module docstring:
+    float16 sums of squares overflow). Any finite magnitudes give the correlations of the same channels at
+    unit scale (exact power-of-two scaling where the dtype would overflow or underflow).
 
     Examples
     --------
@@ -337,5 +394,5 @@ def mfd_joint_loss(logits, labels, stages: Sequence, lam: float = 1.0, *, d: int
     broadcast_batch(("logits", z, 2), ("labels", y, 1), *((n, x, d + 2) for n, x in zip(xs, stage_ts)))
     total = _cross_entropy(z, y)
     if stage_ts:
-        total = total + lam * sum(mfd_loss(x, d=d) for x in stage_ts)
-    return total
+        total = total + lam * sum(_mean_entry(x, d, torch.square, n) for n, x in zip(xs, stage_ts))
+    return finite_result("logits and lam", total)

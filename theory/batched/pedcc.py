@@ -3,16 +3,22 @@
 Shapes: ``features`` ``(..., B, n)``, ``labels`` integer ``(..., B)``, ``centroids`` ``(..., k, n)``;
 leading axes broadcast against each other, results are ``(...)`` (losses) or ``(..., B)``
 (predictions). Zero feature vectors and zero centroids are ValueErrors naming the argument, as in the
-reference.
+reference; cosines are scale invariant for any finite magnitudes (each row first divided by a power of two
+near its largest magnitude, exactly: only an exactly zero row is a zero vector). The memory cap
+(:mod:`theory._validate`) and results that overflow are ValueErrors naming the arguments; float16/bfloat16
+input is computed in float32.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from .._validate import check_centroid_count, check_lam
-from ._tensors import broadcast_batch, harmonise, int_labels, real_tensor
+from .._validate import check_centroid_count, check_lam, check_memory, check_seed
+from ._tensors import (broadcast_batch, check_alloc, check_device, device_memory, finite_result, harmonise, int_labels,
+                       pow2_scaled, real_tensor)
 
 __all__ = ["pedcc_centroids", "cosine_loss", "sc_loss", "pod_loss", "pedcc_predict"]
 
@@ -41,7 +47,7 @@ def pedcc_centroids(k: int, n: int, seed: int = 0, *, dtype: torch.dtype = torch
     seed : int, default 0
         Seed of the Gaussian draw; the same seed gives the same centroids.
     dtype : torch.dtype, default torch.float64
-        Of the result.
+        Of the result: a real floating dtype.
     device : torch.device or str, optional
         Where the result is computed and lives.
 
@@ -52,8 +58,13 @@ def pedcc_centroids(k: int, n: int, seed: int = 0, *, dtype: torch.dtype = torch
 
     Raises
     ------
+    TypeError
+        If ``dtype`` is not a real floating ``torch.dtype`` (an integer dtype would round every entry to
+        0), or ``device`` is not a str, an int or a ``torch.device``.
     ValueError
-        If ``k`` or ``n`` is not a positive int, or ``k > n + 1``.
+        If ``k`` or ``n`` is not a positive int, ``k > n + 1``, ``seed`` is not an int >= 0, ``device``
+        is not a device of this machine (e.g. ``'cuda'`` where CUDA is not available), or the centroids
+        would not fit in the memory cap.
 
     Examples
     --------
@@ -64,6 +75,13 @@ def pedcc_centroids(k: int, n: int, seed: int = 0, *, dtype: torch.dtype = torch
     ((3, 4), [[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]])
     """
     k, n = check_centroid_count(k, n)
+    seed = check_seed(seed)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a real floating torch.dtype (e.g. torch.float32), got {dtype!r}")
+    device = check_device(device)
+    check_memory("k and n", 8 * (4 * n * k + 3 * k * k), "the centroids")
+    if device is not None and device.type != "meta":
+        check_memory("k and n", 8 * (4 * n * k + 3 * k * k), "the centroids", available=device_memory(device))
     f64 = torch.float64
     draw = np.random.default_rng(seed).standard_normal((n, max(k - 1, 1)))
     q, r = torch.linalg.qr(torch.as_tensor(draw, dtype=f64, device=device))
@@ -95,11 +113,14 @@ def _triplet(features, labels, centroids):
     return f, cy, c
 
 
-def _norms(name: str, a: torch.Tensor) -> torch.Tensor:
+def _scaled(name: str, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows scaled by powers of two, their norms)``: exact, so cosines are those of ``a`` and any finite
+    non-zero row has a representable norm; a zero row is a ValueError naming ``name``."""
+    a = pow2_scaled(a, -1)
     nrm = torch.linalg.vector_norm(a, dim=-1)
-    if bool((nrm == 0).any()):
+    if a.device.type != "meta" and bool((nrm == 0).any()):
         raise ValueError(f"{name}: a row is a zero vector; its direction is undefined")
-    return nrm
+    return a, nrm
 
 
 def cosine_loss(features, labels, centroids) -> torch.Tensor:
@@ -136,8 +157,9 @@ def cosine_loss(features, labels, centroids) -> torch.Tensor:
     0.5
     """
     f, cy, c = _triplet(features, labels, centroids)
-    _norms("centroids", c)
-    cos = (f * cy).sum(-1) / (_norms("features", f) * torch.linalg.vector_norm(cy, dim=-1))
+    _scaled("centroids", c)
+    (f, fn), (cy, cn) = _scaled("features", f), _scaled("centroids", cy)
+    cos = (f * cy).sum(-1) / (fn * cn)
     return (1.0 - cos).square().mean(-1)
 
 
@@ -183,14 +205,15 @@ def sc_loss(features, labels, centroids) -> torch.Tensor:
     bsz, n = f.shape[-2], f.shape[-1]
     if bsz < 2:
         raise ValueError(f"features: eq. 15 divides by B-1; expected B >= 2 samples, got shape {tuple(f.shape)}")
-    diff = f / _norms("features", f).unsqueeze(-1) - cy            # (..., B, n): rows are the columns of D
+    f, fn = _scaled("features", f)
+    diff = f / fn.unsqueeze(-1) - cy                                # (..., B, n): rows are the columns of D
     if n <= bsz:
         r = diff.transpose(-1, -2) @ diff / (bsz - 1)               # (..., n, n)
         off = ~torch.eye(n, dtype=torch.bool, device=r.device)
-        return torch.where(off, r * r, torch.zeros_like(r)).sum(dim=(-2, -1))
+        return finite_result("centroids", torch.where(off, r * r, torch.zeros_like(r)).sum(dim=(-2, -1)))
     g = diff @ diff.transpose(-1, -2)                                # (..., B, B)
     diag = diff.square().sum(-2)                                     # (..., n): (B-1)·R_ii
-    return (g.square().sum(dim=(-2, -1)) - diag.square().sum(-1)) / (bsz - 1) ** 2
+    return finite_result("centroids", (g.square().sum(dim=(-2, -1)) - diag.square().sum(-1)) / (bsz - 1) ** 2)
 
 
 def pod_loss(features, labels, centroids, lam: float = 1.0) -> torch.Tensor:
@@ -229,7 +252,8 @@ def pod_loss(features, labels, centroids, lam: float = 1.0) -> torch.Tensor:
     0.0
     """
     lam = check_lam(lam)
-    return cosine_loss(features, labels, centroids) + lam * sc_loss(features, labels, centroids)
+    return finite_result("centroids and lam", cosine_loss(features, labels, centroids)
+                         + lam * sc_loss(features, labels, centroids))
 
 
 def pedcc_predict(features, centroids) -> torch.Tensor:
@@ -269,7 +293,8 @@ def pedcc_predict(features, centroids) -> torch.Tensor:
         raise ValueError(f"features and centroids: expected the same feature dimension n, got features "
                          f"{tuple(f.shape)} and centroids {tuple(c.shape)}")
     f, c = harmonise(features=f, centroids=c)
-    broadcast_batch(("features", f, 2), ("centroids", c, 2))
-    fn, cn = _norms("features", f), _norms("centroids", c)
+    lead = broadcast_batch(("features", f, 2), ("centroids", c, 2))
+    check_alloc("features and centroids", 2 * math.prod(lead) * f.shape[-2] * c.shape[-2], f, "the B×k cosines")
+    (f, fn), (c, cn) = _scaled("features", f), _scaled("centroids", c)
     cos = (f / fn.unsqueeze(-1)) @ (c / cn.unsqueeze(-1)).transpose(-1, -2)   # (..., B, k)
     return cos.argmax(dim=-1)

@@ -1,6 +1,9 @@
 """Batched torch twins of :mod:`theory.reference.similarity`: kernel similarity and L_CS (CS paper, eq. 8-10).
 
 A single kernel is ``(..., C, *kernel)``, a layer's weight ``(..., S, C, *kernel)``; batch axes broadcast.
+Policies as in the reference (cosines scale invariant for any finite magnitudes, only an exactly zero
+kernel is a zero kernel; the memory cap; no inf or NaN result from finite input); float16/bfloat16
+input is computed in float32.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import torch
 
 from .._validate import check_d, check_dft_size, check_same_shape
 from .fast_similarity import conv_similarity_normalized, kernel_autocorrelation_sum
-from ._tensors import broadcast_batch, full_ranges, harmonise, pairwise_crosscorrelation, real_tensor
+from ._tensors import (broadcast_batch, check_alloc, finite_result, full_ranges, harmonise, pairwise_crosscorrelation,
+                       pow2_scaled, real_tensor)
 
 __all__ = ["kernel_inner_product", "kernel_cosine", "conv_similarity", "conv_similarity_matrix",
            "crosscorrelation_energy", "crosscorrelation_energy_fft", "kernel_autocorrelation_sum",
@@ -66,7 +70,7 @@ def kernel_inner_product(k1, k2, *, d: int) -> torch.Tensor:
     1.0
     """
     k1, k2, d = _pair(k1, k2, d)
-    return _core_sum(k1 * k2, d + 1)
+    return finite_result("k1 and k2", _core_sum(k1 * k2, d + 1))
 
 
 def kernel_cosine(k1, k2, *, d: int) -> torch.Tensor:
@@ -103,17 +107,19 @@ def kernel_cosine(k1, k2, *, d: int) -> torch.Tensor:
     0.141421
     """
     k1, k2, d = _pair(k1, k2, d)
+    core = tuple(range(-d - 1, 0))
+    k1, k2 = pow2_scaled(k1, core), pow2_scaled(k2, core)         # exact: only exponents change
     n1, n2 = _core_sum(k1 * k1, d + 1).sqrt(), _core_sum(k2 * k2, d + 1).sqrt()
     for name, nrm in (("k1", n1), ("k2", n2)):
-        if bool((nrm == 0).any()):
+        if nrm.device.type != "meta" and bool((nrm == 0).any()):
             raise ValueError(f"{name}: the cosine is undefined for a zero kernel")
     return _core_sum(k1 * k2, d + 1) / (n1 * n2)
 
 
-def _pair_energy(a, b, d):
+def _pair_energy(a, b, d, name):
     """``Σ_n (a[i] ⋆ b[j])²[n]`` per channel pair: ``a (*B, Ca, *N)``, ``b (*B, Cb, *N)`` -> ``(*B, Ca, Cb)``."""
     n = a.shape[-d:]
-    kk = pairwise_crosscorrelation(a, b, full_ranges(n, n), d)
+    kk = pairwise_crosscorrelation(a, b, full_ranges(n, n), d, name, factor=2)
     return _core_sum(kk * kk, d)
 
 
@@ -151,7 +157,7 @@ def crosscorrelation_energy(k1, k2, *, d: int) -> torch.Tensor:
     38.0
     """
     k1, k2, d = _pair(k1, k2, d)
-    return _pair_energy(k1, k2, d).sum(dim=(-2, -1))
+    return finite_result("k1 and k2", _pair_energy(k1, k2, d, "k1 and k2").sum(dim=(-2, -1)))
 
 
 def _power(k, size, d):
@@ -196,14 +202,17 @@ def crosscorrelation_energy_fft(k1, k2, *, d: int, size=None) -> torch.Tensor:
     38.0
     """
     k1, k2, d = _pair(k1, k2, d)
+    given = size is not None
     size = check_dft_size(size, k1.shape[-d:], d)
-    return _core_sum(_power(k1, size, d) * _power(k2, size, d), d) / math.prod(size)
+    batch = math.prod(broadcast_batch(("k1", k1, d + 1), ("k2", k2, d + 1)))
+    check_alloc("size" if given else "k1 and k2", 8 * batch * k1.shape[-d - 1] * math.prod(size), k1, "the DFTs")
+    return finite_result("k1 and k2", _core_sum(_power(k1, size, d) * _power(k2, size, d), d) / math.prod(size))
 
 
 def _similarity_matrix(weight, d):
     s, c = weight.shape[-d - 2], weight.shape[-d - 1]
     flat = weight.reshape(*weight.shape[:-d - 2], s * c, *weight.shape[-d:])
-    e = _pair_energy(flat, flat, d)                                   # (*B, S·C, S·C)
+    e = _pair_energy(flat, flat, d, "weight")                         # (*B, S·C, S·C)
     return e.reshape(*e.shape[:-2], s, c, s, c).sum(dim=(-3, -1))
 
 
@@ -242,7 +251,7 @@ def conv_similarity_matrix(weight, *, d: int) -> torch.Tensor:
     """
     d = check_d(d)
     w = real_tensor("weight", weight, d + 2, "S, C, kernel axes")
-    return _similarity_matrix(w, d)
+    return finite_result("weight", _similarity_matrix(w, d))
 
 
 def conv_similarity(weight, *, d: int) -> torch.Tensor:
@@ -279,4 +288,4 @@ def conv_similarity(weight, *, d: int) -> torch.Tensor:
     """
     d = check_d(d)
     w = real_tensor("weight", weight, d + 2, "S, C, kernel axes")
-    return torch.triu(_similarity_matrix(w, d), diagonal=1).sum(dim=(-2, -1))
+    return finite_result("weight", torch.triu(_similarity_matrix(w, d), diagonal=1).sum(dim=(-2, -1)))

@@ -16,17 +16,22 @@ Conventions (CS paper, eq. 1a-1b, 12-14):
 
   so ``(K1 ⋆ K2)[n] = Σ_m K1[m]·K2[m+n]`` for ``n ∈ [1-N, N-1]`` and
   ``(X ⋆ X)[n] = Σ_i X[i+n]·X[i]``. In 2-D every index is a pair and every sum a double sum.
+
+Sizes and lags are ints (floats, even integer-valued ones, strings and bools are refused). Before any
+work, a call whose arrays would exceed the memory cap, or whose loops the work cap, of
+:mod:`theory._validate` is a ValueError naming the argument; so is a result that overflows float64.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
-from .._validate import check_d, check_same_shape, lag_bounds, lag_ranges
+from .._validate import check_d, check_same_shape, check_work, lag_bounds, lag_ranges
 from ..padding import output_shape, resolve_padding
-from ._arrays import as_real
+from ._arrays import as_real, check_alloc, finite
 
 __all__ = [
     "correlate", "convolve", "crosscorrelation", "kernel_crosscorrelation", "autocorrelation",
@@ -78,6 +83,14 @@ def correlate(x, k, padding="full", *, d: int) -> np.ndarray:
     k = as_real("k", k, d, "kernel axes")
     pads = resolve_padding(padding, k.shape)
     out_shape = output_shape(x.shape, k.shape, pads)
+    return finite("x and k", _correlate(x, k, pads, out_shape))
+
+
+def _correlate(x, k, pads, out_shape, name="x and k"):
+    taps, size = math.prod(k.shape), math.prod(out_shape)
+    check_alloc(name, 2 * size + math.prod(a + lo + hi for a, (lo, hi) in zip(x.shape, pads)),
+                "the padded input and the output")
+    check_work(name, "the correlation", steps=taps, flops=taps * size)
     xp = np.pad(x, pads)
     out = np.zeros(out_shape)
     for n in itertools.product(*(range(s) for s in k.shape)):
@@ -144,7 +157,8 @@ def lags(size_a: int, size_b: int | None = None, max_lag: int | None = None) -> 
     Raises
     ------
     ValueError
-        If a size is not a positive int or ``max_lag`` not a non-negative int.
+        If a size is not a positive int or ``max_lag`` not a non-negative int (floats, strings and bools are
+        refused), or the lags would not fit in the memory cap (:data:`theory._validate.MEMORY_CAP`).
 
     Examples
     --------
@@ -155,6 +169,7 @@ def lags(size_a: int, size_b: int | None = None, max_lag: int | None = None) -> 
     [-1, 0, 1]
     """
     lo, hi = lag_bounds(size_a, size_b, max_lag)
+    check_alloc("max_lag" if max_lag is not None else "size_a and size_b", hi - lo + 1, "the lags")
     return np.arange(lo, hi + 1, dtype=np.int64)
 
 
@@ -181,7 +196,9 @@ def crosscorrelation(a, b, max_lag=None, *, d: int) -> np.ndarray:
     TypeError
         If ``a`` or ``b`` is not real numeric.
     ValueError
-        If ``d``, a rank or a value is bad, or ``max_lag`` is not non-negative ints.
+        If ``d``, a rank or a value is bad, ``max_lag`` is not non-negative ints, the lags would not fit
+        in the memory cap or the loop exceed the work cap (:mod:`theory._validate`), or the result
+        overflows float64.
 
     Examples
     --------
@@ -196,6 +213,15 @@ def crosscorrelation(a, b, max_lag=None, *, d: int) -> np.ndarray:
     a = as_real("a", a, d, "spatial axes")
     b = as_real("b", b, d, "spatial axes")
     ranges = lag_ranges(a.shape, b.shape, max_lag, d)
+    return finite("a and b", _crosscorrelation(a, b, ranges, "a and b" if max_lag is None else "max_lag"))
+
+
+def _crosscorrelation(a: np.ndarray, b: np.ndarray, ranges, name: str) -> np.ndarray:
+    """``(a ⋆ b)`` at the lags ``ranges`` of checked arrays; the caps name ``name``."""
+    n_lags = math.prod(len(r) for r in ranges)
+    check_alloc(name, n_lags, "the lags")
+    check_work(name, "the lagged correlation", steps=n_lags,
+               flops=n_lags * math.prod(min(na, nb) for na, nb in zip(a.shape, b.shape)))
     out = np.zeros(tuple(len(r) for r in ranges))
     for idx in itertools.product(*(range(len(r)) for r in ranges)):
         n = [r[j] for r, j in zip(ranges, idx)]
@@ -243,7 +269,7 @@ def kernel_crosscorrelation(k1, k2, *, d: int) -> np.ndarray:
     k1 = as_real("k1", k1, d, "kernel axes")
     k2 = as_real("k2", k2, d, "kernel axes")
     check_same_shape("k1", k1.shape, "k2", k2.shape)
-    return crosscorrelation(k1, k2, d=d)
+    return finite("k1 and k2", _crosscorrelation(k1, k2, lag_ranges(k1.shape, k2.shape, None, d), "k1 and k2"))
 
 
 def autocorrelation(x, max_lag, *, d: int) -> np.ndarray:
@@ -268,7 +294,7 @@ def autocorrelation(x, max_lag, *, d: int) -> np.ndarray:
     Raises
     ------
     TypeError, ValueError
-        As :func:`crosscorrelation`.
+        As :func:`crosscorrelation`, naming ``x`` and ``max_lag``.
 
     Examples
     --------
@@ -279,7 +305,8 @@ def autocorrelation(x, max_lag, *, d: int) -> np.ndarray:
     """
     d = check_d(d)
     x = as_real("x", x, d, "spatial axes")
-    return crosscorrelation(x, x, max_lag, d=d)
+    ranges = lag_ranges(x.shape, x.shape, max_lag, d)
+    return finite("x", _crosscorrelation(x, x, ranges, "x" if max_lag is None else "max_lag"))
 
 
 def channel_crosscorrelation(x, max_lag, *, d: int) -> np.ndarray:
@@ -316,9 +343,18 @@ def channel_crosscorrelation(x, max_lag, *, d: int) -> np.ndarray:
     """
     d = check_d(d)
     x = as_real("x", x, d + 1, "C, spatial axes")
-    rows = [[crosscorrelation(x[c1], x[c2], max_lag, d=d) for c2 in range(x.shape[0])]
-            for c1 in range(x.shape[0])]
-    return np.array(rows)
+    ranges = lag_ranges(x.shape[1:], x.shape[1:], max_lag, d)
+    return finite("x", _channel_crosscorrelation(x, ranges, "x" if max_lag is None else "x and max_lag"))
+
+
+def _channel_crosscorrelation(x: np.ndarray, ranges, name: str) -> np.ndarray:
+    """``R[c1, c2]`` at the lags ``ranges`` of a checked ``(C, *spatial)`` array; the caps name ``name``."""
+    c = x.shape[0]
+    n_lags = math.prod(len(r) for r in ranges)
+    check_alloc(name, 2 * c * c * n_lags, "the C×C lagged correlations")
+    check_work(name, "the C×C lagged correlations", steps=c * c * n_lags,
+               flops=c * c * n_lags * math.prod(x.shape[1:]))
+    return np.array([[_crosscorrelation(x[c1], x[c2], ranges, name) for c2 in range(c)] for c1 in range(c)])
 
 
 def feature_maps(x, weight, padding="full", *, d: int) -> np.ndarray:
@@ -362,5 +398,10 @@ def feature_maps(x, weight, padding="full", *, d: int) -> np.ndarray:
     if weight.shape[1] != x.shape[0]:
         raise ValueError(f"weight and x: expected weight.shape[1] == x.shape[0] (input channels C), "
                          f"got weight {weight.shape} and x {x.shape}")
-    return np.array([sum(correlate(x[c], weight[s, c], padding, d=d) for c in range(x.shape[0]))
-                     for s in range(weight.shape[0])])
+    pads = resolve_padding(padding, weight.shape[2:])
+    out_shape = output_shape(x.shape[1:], weight.shape[2:], pads)
+    s, c, taps, size = weight.shape[0], x.shape[0], math.prod(weight.shape[2:]), math.prod(out_shape)
+    check_alloc("x and weight", (s + 2) * size, "the feature maps")
+    check_work("x and weight", "the feature maps", steps=s * c * taps, flops=s * c * taps * size)
+    return finite("x and weight", np.array([sum(_correlate(x[ch], weight[i, ch], pads, out_shape, "x and weight")
+                                                 for ch in range(c)) for i in range(s)]))

@@ -15,27 +15,37 @@ enough that no lag ``n ∈ [1-N, N-1]`` of eq. 3 wraps around, so Parseval gives
 ``f_d = 0..N_d-1`` of the last axis are returned; the others are their complex conjugates.
 
 Each function has a batched torch twin of the same name in :mod:`theory.batched`; the registry holds
-them to these references.
+them to these references. ``kernel_shape`` is ints; a call over the memory or work cap of
+:mod:`theory._validate`, or whose result overflows float64, is a ValueError naming the arguments (the
+references reject NaN and inf input, unlike the twins).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from theory import reference as R
 from theory.padding import output_shape, resolve_padding
 
-from .._validate import check_d
-from ._arrays import as_real
+from .._validate import check_d, check_kernel_shape, check_work
+from ._arrays import as_real, check_alloc, finite
 
 __all__ = ["feature_patches", "feature_gram", "feature_gram_stack", "gram_quadratic_forms", "kernel_spectrum"]
 
 
 def _kernel_shape(kernel_shape, d: int) -> tuple[int, ...]:
-    ks = tuple(kernel_shape) if isinstance(kernel_shape, (tuple, list)) else (kernel_shape,)
-    if len(ks) != d or any(isinstance(n, bool) or int(n) != n or n < 1 for n in ks):
-        raise ValueError(f"kernel_shape: expected {d} positive kernel sizes, got {kernel_shape!r}")
-    return tuple(int(n) for n in ks)
+    return check_kernel_shape(kernel_shape, d)
+
+
+def _check_unit_maps(x: np.ndarray, ks: tuple[int, ...], out_shape, count: int = 1) -> None:
+    """The caps of ``count`` passes of the ``D = C·prod(kernel)`` unit kernels' feature maps over ``x``."""
+    c, taps = x.shape[0], math.prod(ks)
+    dim, size = c * taps, math.prod(out_shape)
+    check_alloc("x and kernel_shape", dim * dim * (1 + count) + 2 * dim * size, "the unit kernels' feature maps")
+    check_work("x and kernel_shape", "the unit kernels' feature maps", steps=count * dim * c * taps,
+               flops=count * dim * (c * taps * size + dim * size))
 
 
 def _unit_kernels(c: int, ks: tuple[int, ...]) -> np.ndarray:
@@ -85,6 +95,7 @@ def feature_patches(x, kernel_shape, *, d: int) -> np.ndarray:
     d = check_d(d)
     x = as_real("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
+    _check_unit_maps(x, ks, tuple(m + n - 1 for m, n in zip(x.shape[1:], ks)))
     maps = R.feature_maps(x, _unit_kernels(x.shape[0], ks), "full", d=d)        # (D, *full)
     return np.moveaxis(maps, 0, -1)
 
@@ -131,8 +142,8 @@ def feature_gram(x, kernel_shape, padding="full", *, d: int) -> np.ndarray:
     d = check_d(d)
     x = as_real("x", x, d + 1, "C, spatial axes")
     ks = _kernel_shape(kernel_shape, d)
-    output_shape(x.shape[1:], ks, resolve_padding(padding, ks))
-    return _gram(x, ks, padding, d)
+    _check_unit_maps(x, ks, output_shape(x.shape[1:], ks, resolve_padding(padding, ks)))
+    return finite("x", _gram(x, ks, padding, d))
 
 
 def _gram(x: np.ndarray, ks: tuple[int, ...], padding, d: int) -> np.ndarray:
@@ -176,12 +187,14 @@ def feature_gram_stack(x, kernel_shape, paddings, *, d: int) -> np.ndarray:
     ks = _kernel_shape(kernel_shape, d)
     if not isinstance(paddings, (list, tuple)) or not paddings:
         raise ValueError(f"paddings: expected a non-empty list of paddings, got {paddings!r}")
+    full = tuple(m + n - 1 for m, n in zip(x.shape[1:], ks))
     for i, p in enumerate(paddings):
         try:
             output_shape(x.shape[1:], ks, resolve_padding(p, ks))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"paddings[{i}]: {exc}") from None
-    return np.stack([_gram(x, ks, p, d) for p in paddings])
+    _check_unit_maps(x, ks, full, len(paddings))
+    return finite("x", np.stack([_gram(x, ks, p, d) for p in paddings]))
 
 
 def gram_quadratic_forms(weight, grams, *, d: int) -> np.ndarray:
@@ -224,7 +237,10 @@ def gram_quadratic_forms(weight, grams, *, d: int) -> np.ndarray:
     if g.shape[1:] != (dim, dim):
         raise ValueError(f"grams: expected shape (P, {dim}, {dim}) for weight {w.shape}, got {g.shape}")
     f = w.reshape(w.shape[0], dim)
-    return np.stack([f @ gp @ f.T for gp in g])
+    s, n_p = w.shape[0], g.shape[0]
+    check_alloc("weight and grams", n_p * s * (s + dim), "the quadratic forms")
+    check_work("weight and grams", "the quadratic forms", steps=n_p, flops=n_p * s * dim * (dim + s))
+    return finite("weight and grams", np.stack([f @ gp @ f.T for gp in g]))
 
 
 def kernel_spectrum(k, *, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -261,5 +277,6 @@ def kernel_spectrum(k, *, d: int) -> tuple[np.ndarray, np.ndarray]:
     """
     d = check_d(d)
     k = as_real("k", k, d, "kernel axes")
+    check_alloc("k", 6 * math.prod(2 * n - 1 for n in k.shape), "the spectrum")
     spec = np.fft.rfftn(k, s=[2 * n - 1 for n in k.shape], axes=tuple(range(d)))
-    return spec.real.copy(), spec.imag.copy()
+    return finite("k", (spec.real.copy(), spec.imag.copy()))

@@ -13,20 +13,26 @@ which it lies outside the window, it lies below it, else to ``B``; in 1-D this i
 
 Every function takes ``(x, k1, k2[, padding], *, d)`` with ``x`` ``(C, M)`` or ``(C, H, W)`` and
 ``k1``, ``k2`` ``(C, N)`` or ``(C, h, w)`` of equal shapes, and raises TypeError for a non-real
-array, ValueError for a bad ``d``, rank, value, channel count, kernel shape or padding.
+array, ValueError for a bad ``d``, rank, value, channel count, kernel shape or padding, for a call over
+the memory or work cap (:mod:`theory._validate`) and for a result that overflows float64 (all naming
+the arguments).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .._validate import check_d, check_same_shape
-from ..padding import full_window, resolve_padding
-from ._arrays import as_real
-from .correlations import channel_crosscorrelation, correlate, kernel_crosscorrelation
+from .._validate import check_d, check_same_shape, check_work
+from ..padding import full_window, output_shape, resolve_padding
+from ._arrays import as_real, check_alloc, finite
+from .correlations import _channel_crosscorrelation, _correlate, _crosscorrelation
 
 __all__ = ["feature_inner_product", "identity_inner_product", "edge_terms", "lag_decomposition",
            "correlation_terms"]
+
+NAMES = "x and k1 and k2"
 
 
 def _check_triplet(x, k1, k2, d):
@@ -40,8 +46,28 @@ def _check_triplet(x, k1, k2, d):
     return x, k1, k2, d
 
 
+def _check_pairs(x, k1):
+    """The caps of the C×C channel-pair terms (correlation_terms, lag_decomposition)."""
+    c, lags = x.shape[0], math.prod(2 * n - 1 for n in k1.shape[1:])
+    check_alloc("x and k1", 3 * c * c * lags, "the C×C channel-pair correlations")
+    check_work("x and k1", "the C×C channel-pair correlations", steps=2 * c * c * lags,
+               flops=c * c * lags * (math.prod(k1.shape[1:]) + math.prod(x.shape[1:])))
+
+
 def _maps(x, k, padding, d):
-    return sum(correlate(x[c], k[c], padding, d=d) for c in range(x.shape[0]))
+    pads = resolve_padding(padding, k.shape[1:])
+    out_shape = output_shape(x.shape[1:], k.shape[1:], pads)
+    return sum(_correlate(x[c], k[c], pads, out_shape, NAMES) for c in range(x.shape[0]))
+
+
+def _pair_terms(x, k1, k2):
+    """``(KK, R)``: ``KK[c1][c2] = K1[c1] ⋆ K2[c2]`` and ``R = (X ⋆ X)_{[1-N, N-1]}`` per channel pair."""
+    n = k1.shape[1:]
+    ranges = [range(1 - s, s) for s in n]
+    r = _channel_crosscorrelation(x, ranges, "x and k1")
+    c = x.shape[0]
+    kk = [[_crosscorrelation(k1[c1], k2[c2], ranges, "k1 and k2") for c2 in range(c)] for c1 in range(c)]
+    return kk, r
 
 
 def feature_inner_product(x, k1, k2, padding="full", *, d: int) -> float:
@@ -76,7 +102,7 @@ def feature_inner_product(x, k1, k2, padding="full", *, d: int) -> float:
     8.0
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
-    return float(np.sum(_maps(x, k1, padding, d) * _maps(x, k2, padding, d)))
+    return finite(NAMES, float(np.sum(_maps(x, k1, padding, d) * _maps(x, k2, padding, d))))
 
 
 def correlation_terms(x, k1, k2, *, d: int) -> np.ndarray:
@@ -112,11 +138,10 @@ def correlation_terms(x, k1, k2, *, d: int) -> np.ndarray:
     array([[8.]])
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
-    n = k1.shape[1:]
-    r = channel_crosscorrelation(x, tuple(s - 1 for s in n), d=d)
+    _check_pairs(x, k1)
+    kk, r = _pair_terms(x, k1, k2)
     c = x.shape[0]
-    return np.array([[np.sum(kernel_crosscorrelation(k1[c1], k2[c2], d=d) * r[c1, c2]) for c2 in range(c)]
-                     for c1 in range(c)])
+    return finite(NAMES, np.array([[np.sum(kk[c1][c2] * r[c1, c2]) for c2 in range(c)] for c1 in range(c)]))
 
 
 def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[float, float]:
@@ -166,7 +191,7 @@ def edge_terms(x, k1, k2, padding="full", *, d: int) -> tuple[float, float]:
         first = out & ~decided
         below |= first & (idx < w.start)
         decided |= first
-    return float(np.sum(prod[below])), float(np.sum(prod[decided & ~below]))
+    return finite(NAMES, (float(np.sum(prod[below])), float(np.sum(prod[decided & ~below]))))
 
 
 def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> float:
@@ -204,7 +229,7 @@ def identity_inner_product(x, k1, k2, padding="full", *, d: int) -> float:
     (-8.0, -8.0)
     """
     a, b = edge_terms(x, k1, k2, padding, d=d)
-    return float(np.sum(correlation_terms(x, k1, k2, d=d))) - a - b
+    return finite(NAMES, float(np.sum(correlation_terms(x, k1, k2, d=d))) - a - b)
 
 
 def lag_decomposition(x, k1, k2, *, d: int) -> tuple[float, float]:
@@ -243,13 +268,13 @@ def lag_decomposition(x, k1, k2, *, d: int) -> tuple[float, float]:
     (0.0, 8.0)
     """
     x, k1, k2, d = _check_triplet(x, k1, k2, d)
-    n = k1.shape[1:]
-    r = channel_crosscorrelation(x, tuple(s - 1 for s in n), d=d)
-    centre = tuple(s - 1 for s in n)
+    _check_pairs(x, k1)
+    kks, r = _pair_terms(x, k1, k2)
+    centre = tuple(s - 1 for s in k1.shape[1:])
     zero = total = 0.0
     for c1 in range(x.shape[0]):
         for c2 in range(x.shape[0]):
-            kk = kernel_crosscorrelation(k1[c1], k2[c2], d=d)
+            kk = kks[c1][c2]
             total += float(np.sum(kk * r[c1, c2]))
             zero += float(kk[centre] * r[c1, c2][centre])
-    return zero, total - zero
+    return finite(NAMES, (zero, total - zero))

@@ -20,16 +20,23 @@ channels, ``d`` kernel axes); "flattened" means the ``(S, F)`` matrix ``W`` with
 The formulas below are the published ones; their equation numbers are not quoted because the
 texts of these four papers could not be checked here. Where a public
 implementation was read, its repository and file are named with the differences found.
+
+Every function also raises a ValueError naming the argument for a call over the memory or work cap
+(:mod:`theory._validate`) and for a result that overflows float64. Cosines are scale invariant and
+computed so (each kernel first divided by the power of two nearest its largest magnitude, exactly): only
+an exactly zero kernel is a zero kernel.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
-from .._validate import check_d, check_feature_d, check_positive_lam, check_stride, ocnn_padding
-from ._arrays import as_real
+from .._validate import (check_d, check_feature_d, check_flag, check_positive_lam, check_stride, check_work,
+                         ocnn_padding)
+from ._arrays import as_real, check_alloc, finite, pow2_scaled
 
 __all__ = ["kernel_cosine_matrix", "soft_orthogonality", "ocnn_orthogonality", "orthoreg", "orthoreg_pair_weight",
            "decov"]
@@ -44,17 +51,25 @@ def _flat(w: np.ndarray) -> np.ndarray:
     return w.reshape(w.shape[0], -1)
 
 
-def _norms(w: np.ndarray, name: str = "weight") -> np.ndarray:
-    """Norms of the flattened kernels; a zero kernel (its cosine is undefined) is a ValueError.
+def _unit_rows(w: np.ndarray, name: str = "weight") -> tuple[np.ndarray, np.ndarray]:
+    """``(f, norms)``: the flattened kernels each divided by a power of two near its largest magnitude
+    (exact), and their norms; a zero kernel (its cosine is undefined) is a ValueError.
 
-    A kernel whose squared norm underflows to 0 (every entry below ~1e-154) counts as zero, here and in
-    the twin, as in :func:`theory.reference.kernel_cosine`.
+    Only an exactly zero kernel is a zero kernel, here and in the twin, as in
+    :func:`theory.reference.kernel_cosine`: after the scaling every non-zero kernel's norm is in
+    ``[0.5, sqrt(F))``, however small or large its entries.
     """
-    norms = np.array([np.sqrt(np.sum(k * k)) for k in _flat(w)])
-    zero = np.flatnonzero(norms == 0)
-    if zero.size:
-        raise ValueError(f"{name}: the cosine is undefined for a zero kernel; kernel {int(zero[0])} is all zero")
-    return norms
+    f, zero = pow2_scaled(_flat(w), 1)
+    if zero.any():
+        raise ValueError(f"{name}: the cosine is undefined for a zero kernel; kernel {int(np.argmax(zero))} "
+                         "is all zero")
+    return f, np.array([np.sqrt(np.sum(k * k)) for k in f])
+
+
+def _check_pairs(w: np.ndarray, per_pair: int = 1) -> None:
+    s, f = w.shape[0], math.prod(w.shape[1:])
+    check_alloc("weight", 2 * s * s, "the S×S matrix")
+    check_work("weight", "the S×S kernel pairs", steps=s * s * per_pair, flops=s * s * per_pair * f)
 
 
 def kernel_cosine_matrix(weight, *, d: int) -> np.ndarray:
@@ -94,8 +109,8 @@ def kernel_cosine_matrix(weight, *, d: int) -> np.ndarray:
            [0.707107, 1.      ]])
     """
     w, d = _weight(weight, d)
-    norms = _norms(w)
-    f = _flat(w)
+    _check_pairs(w)
+    f, norms = _unit_rows(w)
     s = w.shape[0]
     return np.array([[np.sum(f[i] * f[j]) / (norms[i] * norms[j]) for j in range(s)] for i in range(s)])
 
@@ -144,9 +159,10 @@ def soft_orthogonality(weight, *, d: int) -> float:
     (0.0, 10.0)
     """
     w, d = _weight(weight, d)
+    _check_pairs(w)
     f = _flat(w)
     s = f.shape[0]
-    return float(sum((np.sum(f[i] * f[j]) - (i == j)) ** 2 for i in range(s) for j in range(s)))
+    return finite("weight", float(sum((np.sum(f[i] * f[j]) - (i == j)) ** 2 for i in range(s) for j in range(s))))
 
 
 def _lagged_inner(a: np.ndarray, b: np.ndarray, lag) -> float:
@@ -231,6 +247,7 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
     stride = check_stride(stride, d)
     pads = ocnn_padding(w.shape[2:], stride)
     lag_axes = [range(-p, p + 1, s) for p, s in zip(pads, stride)]
+    _check_pairs(w, math.prod(len(r) for r in lag_axes))
     s = w.shape[0]
     total = 0.0
     for lag in itertools.product(*lag_axes):
@@ -239,7 +256,7 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
             for j in range(s):
                 target = 1.0 if (centre and i == j) else 0.0
                 total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
-    return float(total)
+    return finite("weight", float(total))
 
 
 def _softplus(x: float) -> float:
@@ -306,6 +323,7 @@ def orthoreg(weight, lam: float = 10.0, *, d: int, both_signs: bool = False) -> 
     """
     w, d = _weight(weight, d)
     lam = check_positive_lam(lam)
+    both_signs = check_flag("both_signs", both_signs)
     c = kernel_cosine_matrix(w, d=d)
     s = c.shape[0]
     total = 0.0
@@ -316,7 +334,7 @@ def orthoreg(weight, lam: float = 10.0, *, d: int, both_signs: bool = False) -> 
             total += _softplus(lam * (c[i, j] - 1.0))
             if both_signs:
                 total += _softplus(lam * (-c[i, j] - 1.0))
-    return float(total)
+    return finite("weight and lam", float(total))
 
 
 def decov(h, *, d: int) -> float:
@@ -371,15 +389,16 @@ def decov(h, *, d: int) -> float:
     if b < 2:
         raise ValueError(f"h: the batch covariance needs b >= 2 samples, got shape {x.shape}")
     units = x.reshape(b, -1)
+    n = units.shape[1]
+    check_work("h", f"the {n}×{n} covariance of the flattened units", steps=n * n, flops=n * n * b)
     shifted = units - units[:1]                          # a unit constant over the batch centres to exactly 0
     centred = shifted - np.mean(shifted, axis=0, keepdims=True)
-    n = units.shape[1]
     total = 0.0
     for i in range(n):
         for j in range(n):
             if i != j:
                 total += (np.sum(centred[:, i] * centred[:, j]) / b) ** 2
-    return float(0.5 * total)
+    return finite("h", float(0.5 * total))
 
 
 def orthoreg_pair_weight(cosines, lam: float = 10.0) -> np.ndarray:

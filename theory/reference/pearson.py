@@ -21,6 +21,15 @@ Degenerate cases (the same in the torch twins, :mod:`theory.batched.pearson`):
 
 The batch mean is computed shifted by the first sample, ``Ī = I_1 + (1/b) Σ_k (I_k - I_1)``, so that a
 channel constant over the batch centres to exactly zero whatever the order of summation.
+
+Scale: eq. 6 is invariant to rescaling a channel, and computed so. Each channel is first divided by the
+power of two nearest its largest magnitude (exact: the result is bit for bit that of the unscaled
+channel wherever that neither overflows nor underflows), so channels of any finite magnitude, e.g.
+``1e200`` or ``1e-200``, give the correlations of the same channels at unit scale.
+
+Precision: every real dtype is converted to float64 first (a float16 array gives exactly the result of
+its float64 copy). A call over the memory or work cap (:mod:`theory._validate`) is a ValueError naming
+the argument.
 """
 
 from __future__ import annotations
@@ -29,8 +38,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._validate import DEAD_RTOL, check_feature_d, check_lam
-from ._arrays import as_real, int_labels
+from .._validate import DEAD_RTOL, check_feature_d, check_lam, check_work
+from ._arrays import as_real, check_alloc, finite, int_labels, pow2_scaled
 
 __all__ = ["pearson_matrix", "mfd_loss", "mfd_joint_loss", "mean_abs_offdiagonal"]
 
@@ -87,7 +96,14 @@ def pearson_matrix(features, *, d: int) -> np.ndarray:
     TypeError
         If ``features`` is not real numeric.
     ValueError
-        If ``d`` or the rank is bad, ``b < 2``, or a value is NaN or inf.
+        If ``d`` or the rank is bad, ``b < 2``, a value is NaN or inf, or the call is over the memory or
+        work cap.
+
+    Notes
+    -----
+    Any real dtype is computed in float64 (float16 input gives exactly the result of its float64 copy;
+    the torch twin computes float16 and bfloat16 in float32). Each channel is scaled by a power of two
+    first, so the result is scale invariant for any finite magnitudes (module docstring).
 
     Examples
     --------
@@ -100,10 +116,17 @@ def pearson_matrix(features, *, d: int) -> np.ndarray:
            [0. , 0. , 0. ]])
     """
     d = check_feature_d(d)
-    x = _features(features, d)
+    return _pearson(_features(features, d))
+
+
+def _pearson(x: np.ndarray, name: str = "features") -> np.ndarray:
+    """Eq. 6 of checked features ``(b, C, *spatial)``; the caps name ``name``."""
+    b, c = x.shape[:2]
+    check_alloc(name, 2 * c * c, "the C×C matrix")
+    check_work(name, "the C×C Pearson matrix", steps=c * c * b, flops=c * x.size)
+    x = pow2_scaled(x, (0, *range(2, x.ndim)))[0]         # each channel by a power of two: exact
     z = _centred_channels(x)
     dead = _dead(x, z)
-    c = x.shape[1]
     norm = [np.sqrt(sum(np.sum(z[i, k] ** 2) for k in range(z.shape[1]))) for i in range(c)]
     f = np.zeros((c, c))
     for i in range(c):
@@ -164,7 +187,11 @@ def mfd_loss(features, *, d: int) -> float:
     d = check_feature_d(d)
     x = _features(features, d)
     _check_channels(x, d)
-    f = pearson_matrix(x, d=d)
+    return _mfd(x)
+
+
+def _mfd(x: np.ndarray, name: str = "features") -> float:
+    f = _pearson(x, name)
     c = f.shape[0]
     return float(np.sum(_offdiagonal(f) ** 2) / (c * (c - 1)))
 
@@ -202,7 +229,7 @@ def mean_abs_offdiagonal(features, *, d: int) -> float:
     d = check_feature_d(d)
     x = _features(features, d)
     _check_channels(x, d)
-    return float(np.mean(np.abs(_offdiagonal(pearson_matrix(x, d=d)))))
+    return float(np.mean(np.abs(_offdiagonal(_pearson(x)))))
 
 
 def _cross_entropy(logits, labels) -> float:
@@ -265,5 +292,5 @@ def mfd_joint_loss(logits, labels, stages: Sequence, lam: float = 1.0, *, d: int
         if x.shape[0] != z.shape[0]:
             raise ValueError(f"stages[{s}]: expected the batch size b = {z.shape[0]} of logits, got shape {x.shape}")
         _check_channels(x, d, name=f"stages[{s}]")
-        total += mfd_loss(x, d=d)
-    return _cross_entropy(z, labels) + lam * total
+        total += _mfd(x, f"stages[{s}]")
+    return finite("logits and lam", _cross_entropy(z, labels) + lam * total)

@@ -5,15 +5,19 @@ in ``[0, k)``, ``centroids`` ``(k, n)`` (one PEDCC centroid per class). ``cos θ
 the angle between sample ``i``'s feature vector and the centroid of its class ``y_i``.
 
 A zero feature vector has no direction: every function that normalises features raises ValueError
-naming ``features`` (likewise a zero centroid, naming ``centroids``).
+naming ``features`` (likewise a zero centroid, naming ``centroids``). Cosines are scale invariant and
+computed so: each row is first divided by the power of two nearest its largest magnitude (exact), so
+only an exactly zero row is a zero vector and any finite non-zero rows, however large or small, have a
+cosine. A call over the memory or work cap (:mod:`theory._validate`), or whose result overflows
+float64, is a ValueError naming the argument.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_centroid_count, check_lam
-from ._arrays import as_real, int_labels
+from .._validate import check_centroid_count, check_lam, check_seed, check_work
+from ._arrays import as_real, check_alloc, finite, int_labels, pow2_scaled
 
 __all__ = ["pedcc_centroids", "cosine_loss", "sc_loss", "pod_loss", "pedcc_predict"]
 
@@ -60,7 +64,8 @@ def pedcc_centroids(k: int, n: int, seed: int = 0) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``k`` or ``n`` is not a positive int, or ``k > n + 1``.
+        If ``k`` or ``n`` is not a positive int, ``k > n + 1``, ``seed`` is not an int >= 0, or the
+        centroids would not fit in the memory cap (:data:`theory._validate.MEMORY_CAP`).
 
     Examples
     --------
@@ -71,6 +76,8 @@ def pedcc_centroids(k: int, n: int, seed: int = 0) -> np.ndarray:
     ((3, 4), [[1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]])
     """
     k, n = check_centroid_count(k, n)
+    seed = check_seed(seed)
+    check_alloc("k and n", 4 * n * k + 3 * k * k, "the centroids")
     rng = np.random.default_rng(seed)
     if k == 1:
         a = _orthonormal_columns(n, 1, rng).T
@@ -93,11 +100,12 @@ def _check_triplet(features, labels, centroids):
     return f, y, c
 
 
-def _norms(name: str, a: np.ndarray) -> np.ndarray:
-    nrm = np.sqrt(np.sum(a * a, axis=1))
-    if np.any(nrm == 0):
-        raise ValueError(f"{name}: row {int(np.argmax(nrm == 0))} is a zero vector; its direction is undefined")
-    return nrm
+def _scaled(name: str, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows scaled by powers of two, their norms)``; a zero row is a ValueError naming ``name``."""
+    u, zero = pow2_scaled(a, 1)
+    if np.any(zero):
+        raise ValueError(f"{name}: row {int(np.argmax(zero))} is a zero vector; its direction is undefined")
+    return u, np.sqrt(np.sum(u * u, axis=1))
 
 
 def cosine_loss(features, labels, centroids) -> float:
@@ -137,7 +145,8 @@ def cosine_loss(features, labels, centroids) -> float:
     0.5
     """
     f, y, c = _check_triplet(features, labels, centroids)
-    fn, cn = _norms("features", f), _norms("centroids", c)
+    check_work("features", "the cosines", steps=f.shape[0], flops=f.size)
+    (f, fn), (c, cn) = _scaled("features", f), _scaled("centroids", c)
     cos = [np.dot(f[i], c[y[i]]) / (fn[i] * cn[y[i]]) for i in range(f.shape[0])]
     return float(np.mean([(1.0 - ci) ** 2 for ci in cos]))
 
@@ -184,13 +193,15 @@ def sc_loss(features, labels, centroids) -> float:
     f, y, c = _check_triplet(features, labels, centroids)
     if f.shape[0] < 2:
         raise ValueError(f"features: eq. 15 divides by B-1; expected B >= 2 samples, got shape {f.shape}")
-    fn = _norms("features", f)
+    n = f.shape[1]
+    check_alloc("features", 2 * n * n, "the n×n matrix R")
+    check_work("features", "the n×n matrix R", steps=n * n, flops=n * n * f.shape[0])
+    f, fn = _scaled("features", f)
     x = (f / fn[:, None]).T                       # (n, B), samples as columns
     x_pedcc = c[y].T                              # (n, B)
     diff = x - x_pedcc
     r = diff @ diff.T / (f.shape[0] - 1)          # (n, n)
-    n = r.shape[0]
-    return float(sum(r[i, j] ** 2 for i in range(n) for j in range(n) if i != j))
+    return finite("centroids", float(sum(r[i, j] ** 2 for i in range(n) for j in range(n) if i != j)))
 
 
 def pod_loss(features, labels, centroids, lam: float = 1.0) -> float:
@@ -226,7 +237,8 @@ def pod_loss(features, labels, centroids, lam: float = 1.0) -> float:
     0.0
     """
     lam = check_lam(lam)
-    return cosine_loss(features, labels, centroids) + lam * sc_loss(features, labels, centroids)
+    return finite("centroids and lam", cosine_loss(features, labels, centroids)
+                  + lam * sc_loss(features, labels, centroids))
 
 
 def pedcc_predict(features, centroids) -> np.ndarray:
@@ -268,6 +280,9 @@ def pedcc_predict(features, centroids) -> np.ndarray:
     if c.shape[1] != f.shape[1]:
         raise ValueError(f"features and centroids: expected the same feature dimension n, got features "
                          f"{f.shape} and centroids {c.shape}")
-    fn, cn = _norms("features", f), _norms("centroids", c)
-    cos = np.array([[np.dot(f[b], c[i]) / (fn[b] * cn[i]) for i in range(c.shape[0])] for b in range(f.shape[0])])
+    b_count, k = f.shape[0], c.shape[0]
+    check_alloc("features and centroids", b_count * k, "the B×k cosines")
+    check_work("features and centroids", "the B×k cosines", steps=b_count * k, flops=b_count * k * f.shape[1])
+    (f, fn), (c, cn) = _scaled("features", f), _scaled("centroids", c)
+    cos = np.array([[np.dot(f[b], c[i]) / (fn[b] * cn[i]) for i in range(k)] for b in range(b_count)])
     return np.argmax(cos, axis=1).astype(np.int64)

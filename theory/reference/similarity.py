@@ -2,16 +2,23 @@
 
 Kernels of one layer are a weight ``(S, C, *kernel)`` as in ``Conv1d``/``Conv2d``; a single kernel is
 ``(C, *kernel)``. Every function raises TypeError for a non-real array and ValueError for a bad
-``d``, rank or value (NaN, inf, an empty axis).
+``d``, rank or value (NaN, inf, an empty axis), for a call over the memory or work cap
+(:mod:`theory._validate`) and for a result that overflows float64, naming the argument(s).
+
+Cosines are scale invariant and computed so: each kernel is first divided by the power of two nearest
+its largest magnitude (exact), so a cosine is correct for any finite non-zero kernels, however large
+or small; only an exactly zero kernel is a zero kernel (a ValueError naming it).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .._validate import check_d, check_dft_size, check_same_shape
-from ._arrays import as_real
-from .correlations import kernel_crosscorrelation
+from .._validate import check_d, check_dft_size, check_same_shape, check_work
+from ._arrays import as_real, check_alloc, finite, pow2_scaled
+from .correlations import _crosscorrelation
 
 __all__ = ["kernel_inner_product", "kernel_cosine", "conv_similarity", "conv_similarity_matrix",
            "crosscorrelation_energy", "crosscorrelation_energy_fft", "kernel_autocorrelation_sum",
@@ -58,7 +65,7 @@ def kernel_inner_product(k1, k2, *, d: int) -> float:
     1.0
     """
     k1, k2, d = _pair(k1, k2, d)
-    return float(np.sum(k1 * k2))
+    return finite("k1 and k2", float(np.sum(k1 * k2)))
 
 
 def kernel_cosine(k1, k2, *, d: int) -> float:
@@ -89,11 +96,12 @@ def kernel_cosine(k1, k2, *, d: int) -> float:
     0.7071067811865475
     """
     k1, k2, d = _pair(k1, k2, d)
-    n1, n2 = np.sqrt(np.sum(k1 * k1)), np.sqrt(np.sum(k2 * k2))
-    for name, nrm in (("k1", n1), ("k2", n2)):
-        if nrm == 0:
+    (u1, z1), (u2, z2) = pow2_scaled(k1.reshape(-1), 0), pow2_scaled(k2.reshape(-1), 0)
+    for name, zero in (("k1", z1), ("k2", z2)):
+        if zero:
             raise ValueError(f"{name}: the cosine is undefined for a zero kernel")
-    return float(np.sum(k1 * k2) / (n1 * n2))
+    n1, n2 = np.sqrt(np.sum(u1 * u1)), np.sqrt(np.sum(u2 * u2))
+    return float(np.sum(u1 * u2) / (n1 * n2))
 
 
 def crosscorrelation_energy(k1, k2, *, d: int) -> float:
@@ -124,8 +132,25 @@ def crosscorrelation_energy(k1, k2, *, d: int) -> float:
     """
     k1, k2, d = _pair(k1, k2, d)
     c = k1.shape[0]
-    return float(sum(np.sum(kernel_crosscorrelation(k1[c1], k2[c2], d=d) ** 2)
-                     for c1 in range(c) for c2 in range(c)))
+    _check_pair_work("k1 and k2", c * c, k1.shape[1:])
+    return finite("k1 and k2", _energy(k1, k2, "k1 and k2"))
+
+
+def _kk(a: np.ndarray, b: np.ndarray, name: str) -> np.ndarray:
+    """``(a ⋆ b)[n]``, ``n ∈ [1-N, N-1]`` per axis, of two checked kernels of equal shape."""
+    return _crosscorrelation(a, b, [range(1 - n, n) for n in a.shape], name)
+
+
+def _energy(k1: np.ndarray, k2: np.ndarray, name: str) -> float:
+    """``Σ_{c1,c2} Σ_n (K1[c1] ⋆ K2[c2])²[n]`` of checked ``(C, *kernel)`` kernels."""
+    c = k1.shape[0]
+    return float(sum(np.sum(_kk(k1[c1], k2[c2], name) ** 2) for c1 in range(c) for c2 in range(c)))
+
+
+def _check_pair_work(name, pairs, kshape):
+    """The work cap of ``pairs`` full kernel cross-correlations of kernels ``kshape``."""
+    lags = math.prod(2 * n - 1 for n in kshape)
+    check_work(name, f"{pairs} kernel cross-correlations", steps=pairs * lags, flops=pairs * lags * math.prod(kshape))
 
 
 def crosscorrelation_energy_fft(k1, k2, *, d: int, size=None) -> float:
@@ -161,11 +186,13 @@ def crosscorrelation_energy_fft(k1, k2, *, d: int, size=None) -> float:
     38.0
     """
     k1, k2, d = _pair(k1, k2, d)
+    given = size is not None
     size = check_dft_size(size, k1.shape[1:], d)
+    check_alloc("size" if given else "k1 and k2", 3 * k1.shape[0] * math.prod(size), "the DFTs", itemsize=16)
     axes = tuple(range(1, d + 1))
     p1 = np.sum(np.abs(np.fft.fftn(k1, s=size, axes=axes)) ** 2, axis=0)
     p2 = np.sum(np.abs(np.fft.fftn(k2, s=size, axes=axes)) ** 2, axis=0)
-    return float(np.sum(p1 * p2) / np.prod(size))
+    return finite("k1 and k2", float(np.sum(p1 * p2) / np.prod(size)))
 
 
 def conv_similarity_matrix(weight, *, d: int) -> np.ndarray:
@@ -199,8 +226,10 @@ def conv_similarity_matrix(weight, *, d: int) -> np.ndarray:
            [ 38., 118.]])
     """
     w, d = _weight(weight, d)
-    s = w.shape[0]
-    return np.array([[crosscorrelation_energy(w[i], w[j], d=d) for j in range(s)] for i in range(s)])
+    s, c = w.shape[:2]
+    check_alloc("weight", s * s, "the S×S matrix")
+    _check_pair_work("weight", s * s * c * c, w.shape[2:])
+    return finite("weight", np.array([[_energy(w[i], w[j], "weight") for j in range(s)] for i in range(s)]))
 
 
 def conv_similarity(weight, *, d: int) -> float:
@@ -234,7 +263,7 @@ def conv_similarity(weight, *, d: int) -> float:
     38.0
     """
     g = conv_similarity_matrix(weight, d=d)
-    return float(np.sum(np.triu(g, k=1)))
+    return finite("weight", float(np.sum(np.triu(g, k=1))))
 
 
 def kernel_autocorrelation_sum(weight, *, d: int) -> np.ndarray:
@@ -268,8 +297,9 @@ def kernel_autocorrelation_sum(weight, *, d: int) -> np.ndarray:
     array([[2., 6., 2.]])
     """
     w, d = _weight(weight, d)
-    return np.array([sum(kernel_crosscorrelation(w[i, c], w[i, c], d=d) for c in range(w.shape[1]))
-                     for i in range(w.shape[0])])
+    _check_pair_work("weight", w.shape[0] * w.shape[1], w.shape[2:])
+    return finite("weight", np.array([sum(_kk(w[i, c], w[i, c], "weight") for c in range(w.shape[1]))
+                                      for i in range(w.shape[0])]))
 
 
 def conv_similarity_normalized(weight, *, d: int) -> float:
