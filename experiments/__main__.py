@@ -12,7 +12,7 @@ import importlib
 import shlex
 import sys
 
-from experiments.common.cli import UsageError, add_config_arguments, config_from_args, log, to_toml
+from experiments.common.cli import CommandError, UsageError, add_config_arguments, config_from_args, log, to_toml
 
 #: name -> (module holding VERBS, one line of help)
 EXPERIMENTS = {
@@ -80,6 +80,8 @@ def main(argv=None) -> int:
         return int(verb.func(cfg, ctx) or 0)
     except UsageError as exc:
         vparser.exit(2, f"{vparser.prog}: error: {exc}\n")
+    except CommandError as exc:                  # e.g. a full disk met mid-write: named, nothing half-written
+        vparser.exit(1, f"{vparser.prog}: error: {exc}\n")
 
 
 if __name__ == "__main__":

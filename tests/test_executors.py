@@ -29,15 +29,15 @@ from tests.training_fixtures import write_fashion_mnist
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["cnn1-baseline-s0", "cnn1-alg1-s0", "cnn1-alg2-s0"]
 PLAN = dict(study="table5", models=["cnn1"], methods=["baseline", "alg1", "alg2"], seeds=[0], epochs=2,
-            train_per_class=4, test_per_class=2, init_iters=3)
+            train_per_class=4, test_per_class=2, init_iters=3, tag="t")
 TIMING = {"epoch_seconds", "wall_seconds", "seconds"}
 
 
 def _argv(out, runs, data, *extra):
     return ["cs", "run", "--study", "table5", "--models", "cnn1", "--methods", "baseline", "alg1", "alg2",
             "--seeds", "0", "--epochs", "2", "--train-per-class", "4", "--test-per-class", "2", "--init-iters", "3",
-            "--out", str(out), "--runs-dir", str(runs), "--data-root", str(data), "--no-report", "--no-progress",
-            *map(str, extra)]
+            "--tag", "t", "--out", str(out), "--runs-dir", str(runs), "--data-root", str(data), "--no-report",
+            "--no-progress", *map(str, extra)]
 
 
 def _numbers(rec: dict) -> str:
@@ -55,7 +55,7 @@ def _numbers(rec: dict) -> str:
 
 
 def _results(out) -> dict:
-    d = Path(out) / "results" / "quick" / "table5"
+    d = Path(out) / "results" / "quick-t" / "table5"
     return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}
 
 
@@ -89,7 +89,7 @@ def _interrupt(tmp, data, **kw) -> dict:
                  **kw)
     saved = _results(tmp / "out")
     assert FAIL_NAME not in saved and saved, "the run in flight beside the failing one must be saved"
-    ck = torch.load(tmp / "runs" / "quick" / "table5" / FAIL_NAME / "checkpoint.pt", weights_only=False)
+    ck = torch.load(tmp / "runs" / "quick-t" / "table5" / FAIL_NAME / "checkpoint.pt", weights_only=False)
     assert ck["epoch"] == 1
     return saved
 
@@ -116,7 +116,7 @@ def test_jobs_2_interrupted_plan_resumes_and_gives_the_sequential_results(tmp_pa
 
 def test_jobs_2_conflict_is_refused_before_any_work(tmp_path, data, sequential, capsys):
     out, runs = tmp_path / "out", tmp_path / "runs"
-    d = out / "results" / "quick" / "table5"
+    d = out / "results" / "quick-t" / "table5"
     d.mkdir(parents=True)
     rec = dict(sequential["cnn1-alg2-s0"])
     rec["config"] = {**rec["config"], "epochs": 5}

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of every public function of ``theory.reference`` and ``theory.batched`` (issue 15).
+"""Property-based fuzzing of every public function of ``theory.reference`` and ``theory.batched``.
 
 Driven by the registry: each entry's sample inputs (one problem, unbatched) give a valid call, and
 hypothesis turns one argument into a bad or unusual value (``tests/strategies.py``: int, bool, complex,

@@ -1,4 +1,4 @@
-"""Reliability of ``theory`` (issue 15): refuse bad input before any work, never a silent NaN or inf.
+"""Reliability of ``theory``: refuse bad input before any work, never a silent NaN or inf.
 
 One regression test per finding: low-precision Pearson/MFD input (computed in float32), scale invariance of
 cosines and correlations at huge and tiny finite magnitudes, the memory and work caps checked before

@@ -53,8 +53,14 @@ def test_a_result_is_done_only_when_every_number_changing_setting_matches(tmp_pa
     argv = ["cs", "run", *CS_ARGS, "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--no-report"]
     assert main(argv) == 0
     assert "done" in capsys.readouterr().err and not (tmp_path / "runs").exists()
-    # the committed 5-epoch result is not a 1-epoch run: usage error naming the field, nothing run
+    # a setting other than the protocol's needs a tag (a group named "quick" holds quick runs only)
     line = _usage_error(capsys, argv + ["--epochs", "1"])
+    assert "--epochs" in line and "--tag" in line and "quick" in line
+    # under a tag, the saved 5-epoch result is not a 1-epoch run: usage error naming the field, nothing run
+    (tagged,) = cs_runs(CSPlan(study="table5", models=["cnn1"], methods=["baseline"], seeds=[0], tag="e",
+                               out=str(out)).validate())
+    _fake_result(out, tagged)
+    line = _usage_error(capsys, argv + ["--epochs", "1", "--tag", "e"])
     assert "epochs: 5 there, 1 now" in line and "--tag" in line
     assert not (tmp_path / "runs").exists()
     # the plan verb lists the conflict and exits 2
@@ -86,13 +92,13 @@ def test_a_run_directory_holding_another_run_is_refused(tmp_path, capsys):
     data = tmp_path / "fm"
     write_fashion_mnist(data, 2, 1)
     runs, out = tmp_path / "runs", tmp_path / "out"
-    (run,) = cs_runs(CSPlan(study="table5", models=["cnn1"], methods=["baseline"], seeds=[0],
+    (run,) = cs_runs(CSPlan(study="table5", models=["cnn1"], methods=["baseline"], seeds=[0], tag="e",
                             runs_dir=str(runs)).validate())
-    d = runs / "quick" / "table5" / "cnn1-baseline-s0"
+    d = runs / "quick-e" / "table5" / "cnn1-baseline-s0"
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps(run.config.to_dict()))       # an interrupted 5-epoch run
-    line = _usage_error(capsys, ["cs", "run", *CS_ARGS, "--epochs", "1", "--out", str(out), "--runs-dir", str(runs),
-                                 "--data-root", str(data), "--no-progress"])
+    line = _usage_error(capsys, ["cs", "run", *CS_ARGS, "--epochs", "1", "--tag", "e", "--out", str(out),
+                                 "--runs-dir", str(runs), "--data-root", str(data), "--no-progress"])
     assert "--runs-dir" in line and "epochs: 5 there, 1 now" in line
     assert not (out / "results").exists()
 

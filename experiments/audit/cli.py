@@ -10,9 +10,13 @@ __all__ = ["VERBS"]
 
 
 def _run(cfg: AuditOptions, ctx) -> int:
+    from experiments.common.commit import deferred_writes
+
     from .run import write_audit
 
-    print(f"audit: {write_audit(cfg, log=ctx['log'])}")
+    with deferred_writes(cfg.out):                      # REPORT.md and audit.json land together
+        path = write_audit(cfg, log=ctx["log"])
+    print(f"audit: {path}")
     return 0
 
 

@@ -13,7 +13,9 @@ from types import SimpleNamespace
 
 from tabulate import tabulate
 
-from experiments.common.io import read_json, write_all_atomic
+from experiments.common.cli import UsageError
+from experiments.common.commit import write_folder_atomic
+from experiments.common.io import read_json
 from experiments.common.report import figure_png, fmt, pyplot
 
 from . import data as dt
@@ -274,9 +276,13 @@ def group_markdown(o, rows, c, k) -> str:
 def load_results(results_dir) -> dict:
     """``{"summary": summary.json, "groups": {name: group document}}`` of a results directory."""
     d = Path(results_dir)
-    summary = read_json(d / "summary.json")
-    return {"summary": summary,
-            "groups": {Path(g).stem: read_json(d / g) for g in summary["groups"]}}
+    try:
+        summary = read_json(d / "summary.json")
+        return {"summary": summary,
+                "groups": {Path(g).stem: read_json(d / g) for g in summary["groups"]}}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--results: {d} does not hold complete results of `claim2d run` ({type(exc).__name__}: "
+                         f"{exc}); run it again, or restore the files") from None
 
 
 def render(results: dict, out_dir, *, plot: bool = True) -> dict:
@@ -297,8 +303,11 @@ def render(results: dict, out_dir, *, plot: bool = True) -> dict:
 
 
 def write_report(results_dir, out_dir, *, plot: bool = True, log=None) -> list[Path]:
-    """Render the report of ``results_dir`` into ``out_dir`` (atomic writes); returns the paths written."""
-    paths = write_all_atomic(render(load_results(results_dir), out_dir, plot=plot))
+    """Render the report of ``results_dir`` into ``out_dir`` (the folder changes in one step,
+    :func:`~experiments.common.commit.write_folder_atomic`); returns the paths written."""
+    from .spec import REPORT_FILES
+
+    paths = write_folder_atomic(out_dir, render(load_results(results_dir), out_dir, plot=plot), owned=REPORT_FILES)
     if log is not None:
         log(f"wrote the report ({len(paths)} files) to {out_dir}")
     return paths

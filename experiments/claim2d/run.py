@@ -5,8 +5,8 @@ kinds and paddings. Objectives do not involve the input, so the kernel trajector
 ``(C, k, S, objective)``: each such run is ONE batch of ``E`` episodes, measured at once on every
 (input kind, padding) through per-episode Gram matrices (:func:`theory.batched.feature_gram_stack`).
 
-Nothing is written before everything has run and been rendered; each file then goes to a temporary
-name and is renamed (:func:`experiments.common.io.write_all_atomic`). The results are ``C{C}_k{k}.json``
+Nothing is written before everything has run and been rendered; then the output folder is replaced in one
+step (:func:`experiments.common.commit.write_folder_atomic`). The results are ``C{C}_k{k}.json``
 (every cell of a group) and ``summary.json`` (options, definitions, verdict, provenance, the groups);
 :mod:`.report` turns them into markdown and the figure.
 """
@@ -22,17 +22,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.common.io import dumps_json, write_all_atomic
+from experiments.common.commit import write_folder_atomic
+from experiments.common.io import dumps_json
 from experiments.common.optim import resolve_device
 from experiments.common.provenance import bootstrap_seed, provenance
 from experiments.common.stats import Bootstrap
 from theory import batched as B
 
 from . import data as dt
+from .memory import check as check_memory
 from .metrics import decrease_source, definitions, summarize
 from .report import render
 from .runner import run_objective
-from .spec import DTYPE, SCHEMA_VERSION, RunOptions, draw_kernels, input_seed, kernel_seed, options_block
+from .spec import DTYPE, RUN_FILES, SCHEMA_VERSION, RunOptions, draw_kernels, input_seed, kernel_seed, options_block
 from .verdict import verdict
 
 __all__ = ["plan", "measurements", "run_claim2d", "results_files", "main"]
@@ -152,12 +154,13 @@ def main(o: RunOptions, ctx: dict) -> int:
     """The ``run`` verb: run the grid, then write the results and (unless ``--no-report``) the report."""
     log = ctx.get("log")
     o = replace(o, command=o.command or ctx.get("command"))
+    check_memory(o)                                   # a run that cannot fit in memory: refused before any work
     o.check_data()
     run = run_claim2d(o)
     files, back = results_files(o, run)
     if o.report:
         files.update(render(back, o.out, plot=o.plot))
-    paths = write_all_atomic(files)
+    paths = write_folder_atomic(o.out, files, owned=RUN_FILES)
     if log is not None:
         t = run["provenance"]["timing_s"]
         log(f"wrote {len(paths)} files to {o.out} in {run['provenance']['wall_time_s']:.1f} s (optimisation "

@@ -31,6 +31,9 @@ PADDINGS = ("full", "same", "valid")
 SCHEMA_VERSION = 1
 SEED_CODE = 0xC2D
 OUT = "reports/claim2d"
+#: the names of the files a report writes and those a run writes (see ``experiments.montecarlo.spec``)
+REPORT_FILES = r"(REPORT|C\d+_k\d+)\.md|cos_before_after\.png"
+RUN_FILES = r"(summary|C\d+_k\d+)\.json|" + REPORT_FILES
 DTYPE = "float64"       #: fixed: exactness and the Gram subtractions want float64
 
 
@@ -108,7 +111,7 @@ class RunOptions:
         check_int("threads", self.threads, 1)
         resolve_device(self.device)
         check_out_dir("out", self.out)
-        return self
+        return self                               # the memory estimate: checked by ``run`` before any work
 
     def check_data(self) -> None:
         """The image inputs can be read (:class:`UsageError` naming ``--data-root`` otherwise); ``run`` calls it

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from experiments.common.claims import CLAIM_HEADERS, RULE, Claim, adjust, claims_table
 from experiments.common.cli import UsageError, Verb, check_out_dir, option
+from experiments.common.commit import deferred_writes
 from experiments.common.io import read_json, write_json_atomic, write_text_atomic
 from experiments.common.report import markdown_table
 
@@ -83,7 +84,8 @@ def write_claims(inputs, out_dir) -> Path:
 
 def _report(cfg: ClaimsReport, ctx: dict) -> int:
     try:
-        path = write_claims(cfg.inputs, cfg.out)
+        with deferred_writes(cfg.out):                 # CLAIMS.md and claims.json land together
+            path = write_claims(cfg.inputs, cfg.out)
     except ValueError as exc:
         raise UsageError(f"--inputs: {exc}") from None
     (ctx.get("log") or print)(f"claims: {path}")

@@ -9,6 +9,8 @@ Precedence: field defaults < ``--config`` < ``--set`` < explicit flags.
 
 :class:`UsageError` is the one error for a bad option; its message names the argument. Commands raise
 it before doing any work and the dispatcher (:mod:`experiments.__main__`) turns it into exit status 2.
+:class:`CommandError` (a file that cannot be written, a corrupt checkpoint met mid-run) is one error line
+too, exit status 1.
 
 Example
 -------
@@ -30,17 +32,23 @@ import argparse
 import dataclasses
 import math
 import numbers
+import os
 import sys
 import tomllib
 import typing
 from pathlib import Path
 
-__all__ = ["UsageError", "option", "add_config_arguments", "config_from_args", "to_toml", "flag_of",
+__all__ = ["UsageError", "CommandError", "option", "add_config_arguments", "config_from_args", "to_toml", "flag_of",
            "check_int", "check_number", "check_choices", "check_out_dir", "Verb"]
 
 
 class UsageError(ValueError):
     """A bad option or argument; the message names it (``--episodes: expected ...``)."""
+
+
+class CommandError(Exception):
+    """A failure the user can act on that is not a bad option (a file that cannot be written, a corrupt
+    checkpoint met mid-run): the message names the file and what to do; the dispatcher prints it (exit 1)."""
 
 
 def option(default=dataclasses.MISSING, help: str = "", *, choices=None, factory=None, metavar=None,
@@ -269,14 +277,68 @@ def check_choices(name: str, values, allowed, *, canonical: bool = True) -> list
     return [a for a in allowed if a in set(values)] if canonical else list(dict.fromkeys(values))
 
 
-def check_out_dir(name: str, path) -> Path:
-    """An output directory: non-empty, not an existing file, its parent creatable. Nothing is created."""
+#: free space (bytes) below which an output's file system counts as full
+MIN_FREE_BYTES = 64 << 10
+
+
+def check_out_dir(name: str, path, *, probe: bool = True) -> Path:
+    """An output directory this process can create and write in; nothing is created.
+
+    Refused (:class:`UsageError` naming ``--name``): an empty path; an existing file; a path through a file;
+    a directory (or, when it does not exist yet, the nearest existing parent) that cannot be written (checked
+    by writing and removing a probe file in an existing output directory when ``probe``, by ``os.access``
+    otherwise) or whose file system has less than :data:`MIN_FREE_BYTES` free.
+    """
+    flag = flag_of(name)
     if path is None or str(path).strip() == "":
-        raise UsageError(f"{flag_of(name)}: expected a directory path, got an empty one")
+        raise UsageError(f"{flag}: expected a directory path, got an empty one")
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise UsageError(f"{flag_of(name)}: {str(p)!r} exists and is not a directory")
+        raise UsageError(f"{flag}: {str(p)!r} exists and is not a directory")
+    anc = p
+    while not anc.exists() and not anc.is_symlink():
+        if anc.parent == anc:
+            break
+        anc = anc.parent
+    if not anc.is_dir():
+        raise UsageError(f"{flag}: cannot create {str(p)!r}: {str(anc)!r} is not a directory")
+    where = str(anc)
+    if anc == p and probe:
+        _probe(flag, p)
+    elif not os.access(anc, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: cannot write in {where!r} (permission denied or a read-only file system); "
+                         f"{str(p)!r} could not be created")
+    try:
+        st = os.statvfs(anc)
+    except OSError:
+        return p
+    if st.f_blocks == 0:
+        raise UsageError(f"{flag}: cannot write in {where!r}: it is not on a file system that stores files")
+    if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+        raise UsageError(f"{flag}: cannot write in {where!r}: its file system is full "
+                         f"({st.f_bavail * st.f_frsize} bytes free)")
     return p
+
+
+def _probe(flag: str, d: Path) -> None:
+    """Write and remove a small probe file in the existing directory ``d``; a :class:`UsageError` if it fails."""
+    import tempfile
+
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=d)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write in {str(d)!r} ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 # ---- verbs --------------------------------------------------------------------------------------------------

@@ -77,15 +77,16 @@ class SGD:
 OPTIMIZERS = {"adam": FusedAdam, "adam_python": PythonAdam, "sgd": SGD}
 
 
-def resolve_device(device: str, flag: str = "--device") -> torch.device:
-    """``torch.device(device)``; a :class:`UsageError` naming ``flag`` when unknown or CUDA is absent."""
+def resolve_device(device: str, flag: str = "--device", *, present: bool = True) -> torch.device:
+    """``torch.device(device)``; a :class:`UsageError` naming ``flag`` when unknown or (``present``) CUDA is
+    absent. ``present=False`` checks the name only (a config for another machine may name ``cuda``)."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise UsageError(f"{flag}: unknown device {device!r} ({exc})") from None
     if dev.type not in ("cpu", "cuda"):
         raise UsageError(f"{flag}: expected 'cpu' or 'cuda[:i]', got {device!r}")
-    if dev.type == "cuda":
+    if dev.type == "cuda" and present:
         if not torch.cuda.is_available():
             raise UsageError(f"{flag}: {device!r} requested but no CUDA device is present "
                              "(torch.cuda.is_available() is False); use --device cpu")

@@ -51,6 +51,7 @@ class Plan:
     name: Callable = lambda it: getattr(it, "name", None) or it["name"]
     summary: Callable = lambda rec: ""       #: record -> one line for the log
     log: Callable = print
+    read: Callable = read_json               #: dest -> record (a saved result)
 
     def check(self, item, rec, dest) -> None:
         saved = self.saved_identity(rec)
@@ -67,7 +68,7 @@ class Plan:
         for it in items:
             dest = Path(self.dest(it))
             if dest.is_file():
-                self.check(it, read_json(dest), dest)
+                self.check(it, self.read(dest), dest)
                 out.append((it, dest, "done"))
             else:
                 out.append((it, dest, "todo"))
@@ -88,7 +89,7 @@ class Plan:
             head = f"[{k + 1}/{total}] {self.name(it)}"
             if state == "done":
                 self.log(f"{head}: done ({dest}), skipped")
-                records[k] = read_json(dest)
+                records[k] = self.read(dest)
             elif dry_run:
                 self.log(f"{head}: would run -> {dest}")
             else:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common.cli import UsageError, check_int, option
+from experiments.common.cli import UsageError, check_int, check_out_dir, option
 from experiments.common.io import load_arrays, read_json, save_arrays, write_json_atomic
 
 from .converged import arm_of
@@ -58,6 +58,7 @@ class CSKernels:
         check_int("resamples", self.resamples, 0)
         if not (Path(self.results) / self.group / "table5").is_dir():
             raise UsageError(f"--group: no Table 5 results under {Path(self.results) / self.group / 'table5'}")
+        check_out_dir("results", Path(self.results) / self.group)          # kernels.json and kernels/ go there
         return self
 
 
@@ -88,8 +89,8 @@ def analyse_run(model, images, *, resamples: int, seed: int) -> list[dict]:
     """Per convolution of ``model``: the pair measures and their Spearman ρ with ``|cos F|`` (module doc)."""
     import torch
 
+    from theory.batched.fast_similarity import kernel_autocorrelation_sum
     from theory.batched.orthogonality import kernel_cosine_matrix
-    from theory.batched.similarity import conv_similarity_matrix
 
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     outs = {}
@@ -108,7 +109,10 @@ def analyse_run(model, images, *, resamples: int, seed: int) -> list[dict]:
         s = w.shape[0]
         iu = np.triu_indices(s, 1)
         norms2 = (w.flatten(1) ** 2).sum(1).numpy()
-        g = conv_similarity_matrix(w, d=2).numpy()
+        # Pairwise L_CS: <a_i, a_j> with a_i = Σ_c K_i[c] ⋆ K_i[c] equals Σ_{c1,c2} ||K_i[c1] ⋆ K_j[c2]||²
+        # (the identity behind the fast L_CS); O(S·C) memory instead of the (S·C)² lagged correlations.
+        a = kernel_autocorrelation_sum(w, d=2).flatten(1)
+        g = (a @ a.T).numpy()
         measures = {"kcos": np.abs(kernel_cosine_matrix(w, d=2).numpy())[iu], "lcs": g[iu],
                     "lcs_norm": (g / np.outer(norms2, norms2))[iu]}
         fcos = _feature_cos(outs[name])[iu]

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
-from experiments.common.cli import UsageError, check_choices, check_int, check_number, option
+from experiments.common.cli import UsageError, check_choices, check_int, check_number, check_out_dir, option
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "ARMS", "ARM_LABELS", "CONVERGED_ARMS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
@@ -136,7 +137,8 @@ class CSPlan(StudyOptions):
             known = ARMS if "arms" in PROTOCOLS.get(self.protocol, {}).get("table5", {}) else METHODS
             self.methods = check_choices("methods", self.methods, tuple(known))
         check_int("init_iters", self.init_iters, 0, none_ok=True)
-        check_number("beta", self.beta, positive=False, none_ok=True)
+        if check_number("beta", self.beta, positive=False, none_ok=True) is not None and self.beta < 0:
+            raise UsageError(f"--beta: expected a finite number >= 0, got {self.beta!r}")
         if self.iters is not None:
             if not self.iters:
                 raise UsageError("--iters: expected at least one value")
@@ -156,3 +158,10 @@ class CSReport:
     results: str = option(f"{OUT}/results", "results directory to read")
     out: str = option(OUT, "directory the report (REPORT.md, figures/) is written to")
     figures: bool = option(True, "draw the figures")
+
+    def validate(self):
+        check_out_dir("out", self.out)
+        if not Path(self.results).is_dir():
+            raise UsageError(f"--results: {self.results!r} is not a directory (a results directory holds "
+                             "<group>/<experiment>/<run>.json; an empty one gives an empty report)")
+        return self

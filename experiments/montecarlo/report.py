@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from experiments.common.io import read_json, write_all_atomic
+from experiments.common.cli import UsageError
+from experiments.common.commit import write_folder_atomic
+from experiments.common.io import read_json
 from experiments.common.report import figure_png, fmt, pyplot
 
 from .spec import EXPERIMENTS, M, TABLE_COLUMNS
@@ -386,9 +388,13 @@ def readme_markdown() -> str:
 def load_results(results_dir) -> dict:
     """``{"index": results.json, "docs": {name: document}}`` of a results directory, documents in report order."""
     d = Path(results_dir)
-    index = read_json(d / "results.json")
-    names = index["documents"]
-    docs = {k: read_json(d / names[k]) for k in DOC_ORDER if k in names}
+    try:
+        index = read_json(d / "results.json")
+        names = index["documents"]
+        docs = {k: read_json(d / names[k]) for k in DOC_ORDER if k in names}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--results: {d} does not hold complete results of `montecarlo run` ({type(exc).__name__}: "
+                         f"{exc}); run it again, or restore the files") from None
     return {"index": index, "docs": docs}
 
 
@@ -411,8 +417,11 @@ def render(results: dict, out_dir, *, plot: bool = True) -> dict:
 
 
 def write_report(results_dir, out_dir, *, plot: bool = True, log=None) -> list[Path]:
-    """Render the report of ``results_dir`` into ``out_dir`` (atomic writes); returns the paths written."""
-    paths = write_all_atomic(render(load_results(results_dir), out_dir, plot=plot))
+    """Render the report of ``results_dir`` into ``out_dir`` (the folder changes in one step,
+    :func:`~experiments.common.commit.write_folder_atomic`); returns the paths written."""
+    from .spec import REPORT_FILES
+
+    paths = write_folder_atomic(out_dir, render(load_results(results_dir), out_dir, plot=plot), owned=REPORT_FILES)
     if log is not None:
         log(f"wrote the report ({len(paths)} files) to {out_dir}")
     return paths

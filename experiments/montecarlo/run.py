@@ -1,10 +1,12 @@
 """``python -m experiments montecarlo run``: plan, run every configuration, summarise, write the results.
 
 Nothing is written before every requested configuration has run and (unless ``--no-report``) the report
-has been rendered from the results; every file then goes to a temporary name and is renamed
-(:func:`experiments.common.io.write_all_atomic`). The results directory holds ``results.json`` (the index,
-options, trajectory curves, provenance) and one JSON document per table (``reports/montecarlo/README.md``
-documents them); :mod:`.report` turns them into markdown and the figure.
+has been rendered from the results; then the output folder is replaced in one step
+(:func:`experiments.common.commit.write_folder_atomic`: a killed run leaves the old folder or the new one,
+never a mix; old outputs the new run does not write are dropped, other files kept). A run whose memory
+estimate exceeds the available memory is refused first (:mod:`.memory`). The results directory holds
+``results.json`` (the index, options, trajectory curves, provenance) and one JSON document per table
+(``reports/montecarlo/README.md`` documents them); :mod:`.report` turns them into markdown and the figure.
 """
 
 from __future__ import annotations
@@ -18,16 +20,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.common.io import dumps_json, write_all_atomic
+from experiments.common.commit import write_folder_atomic
+from experiments.common.io import dumps_json
 from experiments.common.provenance import bootstrap_seed, provenance
 from experiments.common.stats import Bootstrap
 from theory.padding import resolve_padding
 
 from . import metrics as mt
 from .episodes import draw_for_config, run_batched
+from .memory import check as check_memory
 from .report import render
 from .running import RunningStats, curve_steps, needs_trajectories
-from .spec import EXPERIMENTS, M, SCHEMA_VERSION, TABLE_COLUMNS, TABLE_EXPERIMENT, RunOptions, configs_for
+from .spec import EXPERIMENTS, M, RUN_FILES, SCHEMA_VERSION, TABLE_COLUMNS, TABLE_EXPERIMENT, RunOptions, configs_for
 from .verdict import make_row, objective_text, sweep_findings, table_title, table_verdict
 
 __all__ = ["DTYPES", "sweep_paddings", "plan", "run_config", "run_tables", "results_files", "main"]
@@ -320,11 +324,12 @@ def main(o: RunOptions, ctx: dict) -> int:
     """The ``run`` verb: run, then write the results and (unless ``--no-report``) the report, all atomically."""
     log = ctx.get("log")
     o = replace(o, command=o.command or ctx.get("command"))
+    check_memory(o)                                   # a run that cannot fit in memory: refused before any work
     if o.seeds is not None and len(o.seeds) > 1:
         files, back, wall = multi_seed_files(o, o.seeds, log)
         if o.report:
             files.update(render(back, o.out, plot=o.plot))
-        paths = write_all_atomic(files)
+        paths = write_folder_atomic(o.out, files, owned=RUN_FILES)
         if log is not None:
             log(f"wrote {len(paths)} files to {o.out} in {wall:.2f} s ({len(o.seeds)} seeds)")
         return 0
@@ -334,7 +339,7 @@ def main(o: RunOptions, ctx: dict) -> int:
     files, back = results_files(o, run)
     if o.report:
         files.update(render(back, o.out, plot=o.plot))
-    paths = write_all_atomic(files)
+    paths = write_folder_atomic(o.out, files, owned=RUN_FILES)
     if log is not None:
         log(f"wrote {len(paths)} files to {o.out} in {run['provenance']['wall_time_s']:.2f} s")
     return 0

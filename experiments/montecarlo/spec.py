@@ -48,6 +48,10 @@ METRICS = ("sim", "abs", "cos2")
 DTYPES = ("float64", "float32")
 OUT = "reports/montecarlo"
 SCHEMA_VERSION = 2
+#: the names of the files a report writes (markdown, the figure) and those a run writes (the results, and the
+#: report unless --no-report): an output folder's old files of these names that a new write lacks are dropped
+REPORT_FILES = r"(README|REPORT|table\d+|padding_sweep|fixed_norm|cos2_table3)\.md|trajectories\.png"
+RUN_FILES = r"(results|table\d+|padding_sweep|fixed_norm|cos2_table3)\.json|" + REPORT_FILES
 
 #: Objective name -> description. "kernel": <K1,K2>²; "cs": Σ_n (K1⋆K2)²[n].
 OBJECTIVES = {
@@ -276,7 +280,7 @@ class RunOptions:
         check_int("threads", self.threads, 1)
         check_int("jobs", self.jobs, 1)
         check_out_dir("out", self.out)
-        return self
+        return self                               # the memory estimate: checked by ``run`` before any work
 
 
 @dataclass

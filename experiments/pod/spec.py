@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
-from experiments.common.cli import UsageError, check_int, check_number, option
+from experiments.common.cli import UsageError, check_int, check_number, check_out_dir, option
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE1", "PAPER_TABLE5", "PAPER_TABLE6", "PAPER_TABLE7", "METHODS", "DIMS", "COMMON", "PROTOCOLS",
@@ -148,3 +149,10 @@ class PODReport:
     results: str = option(f"{OUT}/results", "results directory to read")
     out: str = option(OUT, "directory the report (REPORT.md, figures/) is written to")
     figures: bool = option(True, "draw the figures")
+
+    def validate(self):
+        check_out_dir("out", self.out)
+        if not Path(self.results).is_dir():
+            raise UsageError(f"--results: {self.results!r} is not a directory (a results directory holds "
+                             "<group>/<experiment>/<run>.json; an empty one gives an empty report)")
+        return self

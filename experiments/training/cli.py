@@ -16,10 +16,12 @@ import os
 import typing
 from pathlib import Path
 
-from experiments.common.cli import UsageError, Verb, option
+from experiments.common.cli import UsageError, Verb, check_out_dir, option
+from experiments.common.commit import deferred_writes
+from experiments.common.optim import resolve_device
 
-from .engine import TrainConfig, load_split, train, tune_malloc
-from .runs import plan_lines
+from .engine import TrainConfig, train, tune_malloc
+from .runs import check_data, check_protocol_settings, check_resumable, plan_lines
 
 __all__ = ["RunConfig", "VERBS", "short_usage", "study_verbs"]
 
@@ -37,7 +39,10 @@ class RunConfig(TrainConfig):
                 importlib.import_module(mod)
             except ImportError as exc:
                 raise UsageError(f"--import: cannot import {mod!r} ({exc})") from None
-        return super().validate()
+        super().validate()
+        # under torchrun only rank 0 writes in the run directory: the other ranks do not probe it
+        check_out_dir("out_dir", self.out_dir, probe=os.environ.get("RANK", "0") == "0")
+        return self
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
@@ -61,11 +66,10 @@ def _run(cfg: RunConfig, ctx) -> int:
     if not cfg.resume and ((out / "checkpoint.pt").is_file() or (out / "result.json").is_file()):
         raise UsageError(f"--out-dir: {out} already holds a run; pass --resume to continue it or choose another "
                          "--out-dir")
-    try:
-        load_split(cfg.dataset, "train", cfg.data_root)
-        load_split(cfg.dataset, "test", cfg.data_root)
-    except (FileNotFoundError, ValueError) as exc:
-        raise UsageError(f"--data-root: {exc}") from None
+    resolve_device(cfg.device)                        # CUDA asked for where there is none: a usage error
+    if cfg.resume:
+        check_resumable(cfg.train_config(), "--resume")
+    check_data([cfg.train_config()])                  # the data set, and enough images per class
     tune_malloc()
     rec = train(cfg.train_config(), resume=cfg.resume)
     s = rec["summary"]
@@ -106,10 +110,15 @@ def study_verbs(plan_cls, run_cls, report_cls, *, study_runs, run_study, write_r
     studies = "{" + ",".join(dataclasses.fields(plan_cls)[0].metadata["choices"]) + "} [flags]"
 
     def run(cfg, ctx) -> int:
+        if cfg.executor != "ray":                      # a Ray cluster's GPUs are on its workers
+            resolve_device(cfg.device)
+        check_protocol_settings(cfg, study_runs)
         tune_malloc()
         run_study(cfg, log=ctx["log"])
         if cfg.report and not cfg.dry_run:
-            print(f"report: {write_report(cfg.results_dir, cfg.out)}")
+            with deferred_writes(cfg.out):             # the report's files land together, after all are rendered
+                path = write_report(cfg.results_dir, cfg.out)
+            print(f"report: {path}")
         return 0
 
     def plan(cfg, ctx) -> int:
@@ -118,7 +127,9 @@ def study_verbs(plan_cls, run_cls, report_cls, *, study_runs, run_study, write_r
         return 2 if conflicts else 0
 
     def report(cfg, ctx) -> int:
-        print(f"report: {write_report(cfg.results, cfg.out, figures=cfg.figures)}")
+        with deferred_writes(cfg.out):
+            path = write_report(cfg.results, cfg.out, figures=cfg.figures)
+        print(f"report: {path}")
         return 0
 
     return {

@@ -44,8 +44,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from experiments.common.cli import UsageError, option
+from experiments.common.cli import CommandError, UsageError, check_int, check_number, flag_of, option
 from experiments.common.io import torch_save_atomic, write_csv_atomic, write_json_atomic
+from experiments.common.optim import resolve_device
+from theory._validate import NonFiniteError
 from theory.batched.fast_similarity import CS_METHODS
 
 from . import distributed as dist_utils
@@ -57,7 +59,9 @@ from .models import MODELS, build_model, capture_stages, count_parameters
 
 __all__ = ["TrainConfig", "Trainer", "train", "register_extra_loss", "EXTRA_LOSSES", "EPOCH_COLUMNS",
            "load_split", "RESUME_IGNORED", "tune_malloc", "seed_everything", "MEMORY_FORMATS", "PRECISIONS",
-           "LEGACY_DEFAULTS", "CS_INIT_OBJECTIVES", "CS_INIT_APPLY", "with_legacy_defaults", "float32_stems", "STEM_CHANNELS", "FILL_UNINITIALIZED_MEMORY"]
+           "LEGACY_DEFAULTS", "CS_INIT_OBJECTIVES", "CS_INIT_APPLY", "with_legacy_defaults", "float32_stems",
+           "STEM_CHANNELS", "FILL_UNINITIALIZED_MEMORY", "CheckpointError", "CHECKPOINT_KEYS", "read_checkpoint",
+           "resume_conflict"]
 
 # Fields that may differ between a run and its resumption from a checkpoint (a longer run continues one).
 RESUME_IGNORED = ("progress", "threads", "out_dir", "data_root", "epochs")
@@ -181,18 +185,29 @@ class TrainConfig:
             raise UsageError("--precision: bf16 and --amp (float16 autocast) exclude each other")
         if self.precision == "bf16" and self.dtype != "float32":
             raise UsageError("--precision: bf16 autocast needs --dtype float32")
-        if self.epochs < 0:
-            raise UsageError(f"--epochs: expected >= 0, got {self.epochs}")
-        for name in ("batch_size", "eval_batch_size", "train_per_class", "test_per_class"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise UsageError(f"--{name.replace('_', '-')}: expected >= 1, got {v}")
-        if self.width <= 0:
-            raise UsageError(f"--width: expected > 0, got {self.width}")
-        if self.bn_recal_batches < 0:
-            raise UsageError(f"--bn-recal-batches: expected >= 0, got {self.bn_recal_batches}")
-        if self.bn_recal_every < 1:
-            raise UsageError(f"--bn-recal-every: expected >= 1, got {self.bn_recal_every}")
+        if not isinstance(self.out_dir, (str, os.PathLike)) or not str(self.out_dir).strip():
+            raise UsageError(f"--out-dir: expected a directory path, got an empty one ({self.out_dir!r})")
+        check_int("epochs", self.epochs, 0)
+        for name in ("batch_size", "eval_batch_size"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("train_per_class", "test_per_class"):
+            check_int(name, getattr(self, name), 1, none_ok=True)
+        check_int("seed", self.seed, 0)
+        check_int("subset_seed", self.subset_seed, 0, none_ok=True)
+        check_int("cs_init_iters", self.cs_init_iters, 0)
+        check_int("bn_recal_batches", self.bn_recal_batches, 0)
+        check_int("bn_recal_every", self.bn_recal_every, 1)
+        check_int("threads", self.threads, 1, none_ok=True)
+        for m in self.lr_milestones:
+            check_int("lr_milestones", m, 1)
+        for name in ("lr", "lr_gamma", "cs_init_lr", "width"):            # finite and > 0
+            check_number(name, getattr(self, name))
+        for name in ("momentum", "weight_decay", "cs_beta"):              # finite and >= 0
+            if check_number(name, getattr(self, name), positive=False) < 0:
+                raise UsageError(f"{flag_of(name)}: expected a finite number >= 0, got {getattr(self, name)!r}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise UsageError("--nesterov: needs --optimizer sgd and --momentum > 0")
+        resolve_device(self.device, present=False)       # the name; that it is present: before a run starts
         if self.cs_init_iters == 0 and (self.cs_init_objective, self.cs_init_apply) != ("plain", "full"):
             raise UsageError("--cs-init-objective / --cs-init-apply: need --cs-init-iters > 0")
         for n in self.extra_losses:
@@ -313,6 +328,57 @@ def _determinism(enabled: bool):
         torch.utils.deterministic.fill_uninitialized_memory = prev_fill
 
 
+# ------------------------------------------------------------------------------------- checkpoints
+
+#: what every checkpoint written by :meth:`Trainer.save_checkpoint` holds
+CHECKPOINT_KEYS = ("epoch", "wall", "model", "optimizer", "scheduler", "scaler", "rng", "history", "steps",
+                   "cs_init", "config")
+
+
+class CheckpointError(ValueError, CommandError):
+    """A checkpoint that cannot be resumed from (truncated, not a checkpoint, or of another model); the message
+    names the file and what to do."""
+
+    def __init__(self, path, why: str):
+        self.path, self.why = Path(path), why
+        super().__init__(f"{path} is not a usable checkpoint: {why}; delete it to restart the run from scratch, "
+                         "or restore it from a backup")
+
+    def __reduce__(self):                       # picklable: it may come back from a pool worker or a Ray task
+        return (type(self), (str(self.path), self.why))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def read_checkpoint(path) -> dict:
+    """The state saved in ``path``, on the CPU (RNG states must stay CPU ByteTensors; ``load_state_dict`` moves
+    the rest to the model's device); :class:`CheckpointError` when it is not a complete checkpoint."""
+    import pickle
+    import zipfile
+
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=False)
+    except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError,
+            AttributeError, ImportError, IndexError, TypeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(path, f"it cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
+    if not isinstance(st, dict) or not set(CHECKPOINT_KEYS) <= set(st) or not isinstance(st.get("config"), dict):
+        got = sorted(st)[:6] if isinstance(st, dict) else type(st).__name__
+        raise CheckpointError(path, f"it does not hold a training state (expected {', '.join(CHECKPOINT_KEYS)}; "
+                                    f"got {got})")
+    return st
+
+
+def resume_conflict(state: dict, cfg: "TrainConfig") -> dict:
+    """``{field: (saved, now)}`` of the settings in which a checkpoint's config differs from ``cfg`` (the
+    fields of :data:`RESUME_IGNORED` may differ)."""
+    old = {k: v for k, v in with_legacy_defaults(state["config"]).items() if k not in RESUME_IGNORED}
+    new = {k: v for k, v in cfg.to_dict().items() if k not in RESUME_IGNORED}
+    return {k: (old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)}
+
+
 # ----------------------------------------------------------------------------------------- trainer
 
 class Trainer:
@@ -324,6 +390,7 @@ class Trainer:
         tune_malloc()                                           # every entry point, once per process
         self.cfg = config
         self.out = Path(config.out_dir)
+        resolve_device(config.device)                           # a UsageError, not torch's AssertionError
         self.dist = dist_utils.info(config.device)
         self.device = torch.device(self.dist.device if self.dist.enabled else config.device)
         #: where the run executes (recorded in ``environment``; plan executors set it: local, ray)
@@ -451,7 +518,13 @@ class Trainer:
         ctx = capture_stages(self.model, self.cfg.capture) if self.cfg.capture else contextlib.nullcontext({})
         with ctx as feats:
             for x, y in self.train_loader:
-                loss, logits, parts = self.compute_loss(x, y, features=feats)
+                try:
+                    loss, logits, parts = self.compute_loss(x, y, features=feats)
+                except NonFiniteError:                   # a loss of theory/ met non-finite values: diverged
+                    if self.dist.enabled:
+                        raise
+                    self.status = "diverged"
+                    break
                 finite = bool(torch.isfinite(loss.detach()))
                 b = int(y.shape[0])
                 task = float(parts["task"].detach())
@@ -588,19 +661,23 @@ class Trainer:
             torch_save_atomic(self.state_dict(), self.out / "checkpoint.pt")
 
     def load_checkpoint(self, path=None):
+        """Restore the run from ``path`` (default ``out_dir/checkpoint.pt``); :class:`CheckpointError` naming the
+        file when it cannot be read or does not fit this run's model, ``ValueError`` when it was written with
+        another config (:func:`resume_conflict`)."""
         path = Path(path or self.out / "checkpoint.pt")
-        # CPU first: RNG states must stay CPU ByteTensors; load_state_dict moves the rest to the model's device
-        st = torch.load(path, map_location="cpu", weights_only=False)
-        old = {k: v for k, v in with_legacy_defaults(st["config"]).items() if k not in RESUME_IGNORED}
-        new = {k: v for k, v in self.cfg.to_dict().items() if k not in RESUME_IGNORED}
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
+        st = read_checkpoint(path)
+        diff = resume_conflict(st, self.cfg)
+        if diff:
             raise ValueError(f"resume: {path} was written with a different config: {diff}")
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        self.scheduler.load_state_dict(st["scheduler"])
-        self.scaler.load_state_dict(st["scaler"])
-        _set_rng_state(st["rng"], self.train_loader)
+        try:
+            self.model.load_state_dict(st["model"])
+            self.optimizer.load_state_dict(st["optimizer"])
+            self.scheduler.load_state_dict(st["scheduler"])
+            self.scaler.load_state_dict(st["scaler"])
+            _set_rng_state(st["rng"], self.train_loader)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise CheckpointError(path, f"its state does not fit this run ({type(exc).__name__}: "
+                                        f"{_first_line(exc)})") from None
         self.epoch, self.wall = int(st["epoch"]), float(st["wall"])
         self.history, self.steps, self.cs_init = st["history"], st["steps"], st["cs_init"]
         self.status = "running"
@@ -615,10 +692,20 @@ class Trainer:
                 "test_loss_recal": recal[0] if recal else None, "test_acc_recal": recal[1] if recal else None,
                 **stats, "epoch_seconds": seconds, "wall_seconds": self.wall}
 
+    def check_capture(self) -> None:
+        """A :class:`UsageError` naming ``--capture`` when a captured sub-module is not in the model."""
+        names = [n for n, _ in self.model.named_modules() if n]
+        for n in self.cfg.capture:
+            if n not in names:
+                top = [m for m in names if "." not in m]
+                raise UsageError(f"--capture: {type(self.model).__name__} has no sub-module {n!r}; its top-level "
+                                 f"ones are {', '.join(top)}")
+
     def run(self, *, resume: bool = False) -> dict:
         """Train to ``config.epochs`` (from the checkpoint if ``resume`` and one exists); returns the record."""
         cfg = self.cfg
         ckpt = self.out / "checkpoint.pt"
+        self.check_capture()                             # before anything is written
         with _determinism(cfg.deterministic), cs_threads(cfg.threads or None):
             if resume and ckpt.is_file():
                 self.load_checkpoint(ckpt)

@@ -24,6 +24,7 @@ import typing
 
 import torch
 
+from theory._validate import NonFiniteError
 from theory.batched.fast_similarity import model_conv_similarity
 
 __all__ = ["model_cs", "cs_initialize", "CSRegularizer", "conv_kernel_stats", "threads", "EXTRA_LOSSES",
@@ -86,8 +87,16 @@ def _unwrap(model):
 
 
 def model_cs(model, *, method: str = "gram", normalized: bool = False) -> torch.Tensor:
-    """``Σ_j L_CS(K^(j))`` over the model's convolutions (differentiable)."""
-    return model_conv_similarity(_unwrap(model), method=method, normalized=normalized)
+    """``Σ_j L_CS(K^(j))`` over the model's convolutions (differentiable).
+
+    NaN (not an exception) when the kernels are not finite or L_CS overflows their dtype
+    (:class:`theory._validate.NonFiniteError`): a diverging run is recorded as diverged by the training loop,
+    whose non-finite-loss rule ends it before any step with that value."""
+    try:
+        return model_conv_similarity(_unwrap(model), method=method, normalized=normalized)
+    except NonFiniteError:
+        w = next((p for p in _unwrap(model).parameters()), None)
+        return torch.tensor(float("nan"), dtype=w.dtype if w is not None else torch.float32)
 
 
 def cs_initialize(model, iters: int, *, lr: float = 1e-3, method: str = "gram", num_threads: int | None = 1,

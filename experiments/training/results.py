@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common.cli import UsageError
 from experiments.common.io import load_arrays, read_json
 from experiments.common.report import DASH, pm, protocol_of, tag_of
 from experiments.common.stats import mean_std
@@ -63,7 +64,11 @@ def collect(results_dir) -> dict:
     if not root.is_dir():
         return {}
     for p in sorted(root.glob("*/*/*.json")):
-        rec = read_json(p)
+        try:
+            rec = read_json(p)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--results: {p} is not valid JSON ({exc}); delete it (its run runs again) or restore "
+                             "it") from None
         rec["_path"] = str(p)
         out[p.parent.parent.name][p.parent.name].append(rec)
     return {g: dict(e) for g, e in sorted(out.items(), key=lambda kv: (kv[0] != "quick", kv[0]))}

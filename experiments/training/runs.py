@@ -9,7 +9,11 @@ record is saved as soon as it exists, its per-step log thinned (:func:`thin_step
 A saved result is "the same run" only when every field that changes its numbers matches
 (:func:`identity`: all fields but paths, device, threads and progress). Otherwise the plan stops before any
 work with a :class:`~experiments.common.cli.UsageError` naming the differing fields; the same holds for a
-run directory holding another run.
+run directory holding another run, a checkpoint that cannot resume its run (unreadable, other settings, past
+the epochs asked for: :func:`check_resumable`), a result or config file that is not valid JSON, and more
+images per class than the data holds (:func:`check_data`). A study's ``run`` refuses, without a ``--tag``,
+an option that changes a run of the protocol (:func:`check_protocol_settings`): a group named after a
+protocol holds that protocol's runs only.
 
 Where the runs execute (:func:`make_runner`, the ``run`` verbs' ``--jobs`` / ``--executor`` / ``--address``):
 in this process one after another (default), in a local pool of ``--jobs N`` spawned worker processes, or
@@ -38,19 +42,21 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common.cli import UsageError, check_int, check_out_dir, option
+from experiments.common.cli import UsageError, check_int, check_out_dir, flag_of, option
 from experiments.common.executors import LocalPool, RayExecutor, Sequential, import_ray
-from experiments.common.io import read_json, save_arrays, write_json_atomic
+from experiments.common.io import read_json, remove_stale_temps, save_arrays, write_json_atomic
+from experiments.common.optim import resolve_device
 from experiments.common.plan import Plan, identity_diff
 
-from .engine import TrainConfig, Trainer, load_split, tune_malloc, with_legacy_defaults
+from .engine import (CheckpointError, TrainConfig, Trainer, load_split, read_checkpoint, resume_conflict, tune_malloc,
+                     with_legacy_defaults)
 from .losses import threads as scoped_threads
 from .results import arrays_path, result_path
 
 __all__ = ["NOT_IDENTITY", "identity", "Run", "make_run", "group_name", "thin_steps", "Execute", "executor",
            "save_result", "TrainPlan", "run_plan", "make_runner", "worker_setup", "runtime_options", "plan_lines",
-           "check_data", "StudyOptions", "RUNTIME_FIELDS", "EXECUTORS", "with_runtime", "protocol_fields",
-           "PROTOCOL_CHOICES"]
+           "check_data", "check_resumable", "check_protocol_settings", "read_result", "StudyOptions", "RUNTIME_FIELDS",
+           "EXECUTORS", "with_runtime", "protocol_fields", "PROTOCOL_CHOICES"]
 
 #: TrainConfig fields that do not change a run's numbers: a result may differ from the plan in these only.
 NOT_IDENTITY = ("out_dir", "data_root", "device", "progress", "threads")
@@ -146,13 +152,50 @@ def _diff_text(diff: dict) -> str:
     return "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
 
 
-def _check_run_dir(cfg: TrainConfig) -> None:
+def _check_run_dir(cfg: TrainConfig, *, checkpoint: bool = False) -> None:
+    """A usage error (naming ``--runs-dir``) when the run directory holds another run, or (``checkpoint``) a
+    checkpoint that cannot be resumed."""
     p = Path(cfg.out_dir) / "config.json"
     if p.is_file():
-        diff = identity_diff(identity(read_json(p)), identity(cfg))
+        diff = identity_diff(identity(read_result(p, "--runs-dir")), identity(cfg))
         if diff:
             raise UsageError(f"--runs-dir: {cfg.out_dir} holds a run with other settings ({_diff_text(diff)}); "
                              "give these runs a --tag or another --runs-dir")
+    finished = Path(cfg.out_dir) / "result.json"
+    if checkpoint and finished.is_file():
+        read_result(finished, "--runs-dir")
+    elif checkpoint:
+        check_resumable(cfg, "--runs-dir")
+
+
+def read_result(path, flag: str) -> dict:
+    """A saved JSON file (a result, a run's config); a usage error naming ``flag`` and the file if it is not
+    valid JSON."""
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{flag}: {path} is not valid JSON ({exc}); delete it to run that run again, or "
+                         "restore it") from None
+
+
+def check_resumable(cfg: TrainConfig, flag: str) -> None:
+    """A usage error naming ``flag`` unless ``<out_dir>/checkpoint.pt`` (if any) can resume ``cfg``: readable,
+    written with the same settings (but those of
+    :data:`~experiments.training.engine.RESUME_IGNORED`), at an epoch not past ``cfg.epochs``."""
+    ckpt = Path(cfg.out_dir) / "checkpoint.pt"
+    if not ckpt.is_file():
+        return
+    try:
+        st = read_checkpoint(ckpt)
+    except CheckpointError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+    diff = resume_conflict(st, cfg)
+    if diff:
+        raise UsageError(f"{flag}: {ckpt} was written with other settings ({_diff_text(diff)}); resume it with its "
+                         "own settings, or choose another directory")
+    if int(st["epoch"]) > cfg.epochs:
+        raise UsageError(f"--epochs: {ckpt} is at epoch {int(st['epoch'])}, past --epochs {cfg.epochs}; ask for at "
+                         "least as many epochs, or choose another directory")
 
 
 @dataclass(frozen=True)
@@ -172,13 +215,14 @@ class Execute:
     def __call__(self, run: Run, dest) -> dict:
         cfg = run.config
         _check_run_dir(cfg)
+        remove_stale_temps(cfg.out_dir)                   # what a killed earlier attempt left mid-write
         finished = Path(cfg.out_dir) / "result.json"
         if finished.is_file() and self.measure is None:
-            return read_json(finished)
+            return read_result(finished, "--runs-dir")
         trainer = self.trainer_cls(cfg)
         trainer.executor = self.executor
         if finished.is_file():
-            rec = read_json(finished)
+            rec = read_result(finished, "--runs-dir")
             if rec["status"] == "done":
                 trainer.load_checkpoint()                 # the final weights (saved after the last epoch)
         else:
@@ -238,8 +282,8 @@ class TrainPlan(Plan):
     def check(self, item, rec, dest) -> None:
         diff = self.conflict(item, rec)
         if diff:
-            raise UsageError(f"{dest}: a result with other settings exists ({_diff_text(diff)}); a result is the "
-                             "same run only when every setting that changes its numbers matches: give these "
+            raise UsageError(f"--out: {dest} holds a result with other settings ({_diff_text(diff)}); a result is "
+                             "the same run only when every setting that changes its numbers matches: give these "
                              "runs a --tag or another --out")
 
 
@@ -251,7 +295,8 @@ def _summary(rec: dict) -> str:
 
 def _plan(results_dir, execute, log) -> TrainPlan:
     return TrainPlan(dest=lambda r: result_path(results_dir, r.group, r.experiment, r.name),
-                     identity=lambda r: identity(r.config), execute=execute, save=_save, summary=_summary, log=log)
+                     identity=lambda r: identity(r.config), execute=execute, save=_save, summary=_summary, log=log,
+                     read=lambda p: read_result(p, "--out"))
 
 
 def _save(dest, rec: dict) -> None:
@@ -349,7 +394,7 @@ def run_plan(runs, *, results_dir, execute=None, device=None, threads=None, prog
     todo = [r for r in runs if not plan.dest(r).is_file()]
     if not dry_run:                                   # every refusal comes before any work
         for r in todo:
-            _check_run_dir(r.config)
+            _check_run_dir(r.config, checkpoint=True)
         check_data(todo)
         if runner.name == "ray" and todo:
             import_ray()                              # a usage error naming --executor and the pip command
@@ -384,7 +429,7 @@ def plan_lines(runs, results_dir) -> tuple[list[str], int]:
         dest = plan.dest(r)
         state = "todo"
         if dest.is_file():
-            diff = plan.conflict(r, read_json(dest))
+            diff = plan.conflict(r, plan.read(dest))
             conflicts += bool(diff)
             state = f"differs ({_diff_text(diff)})" if diff else "done"
         lines.append(f"[{k}/{len(runs)}] {r.group}/{r.experiment}/{r.name}: {state} ({dest})")
@@ -392,13 +437,58 @@ def plan_lines(runs, results_dir) -> tuple[list[str], int]:
 
 
 def check_data(runs) -> None:
-    """Load every data set the runs need (cached), turning a missing one into a usage error."""
-    for key in sorted({(r.config.dataset, r.config.data_root) for r in runs}, key=str):
+    """Load every data set the runs (or configs) need (cached), turning a missing one into a usage error
+    naming ``--data-root``, and more images per class than a split holds into one naming the flag."""
+    import torch
+
+    cfgs = [getattr(r, "config", r) for r in runs]
+    for key in sorted({(c.dataset, c.data_root) for c in cfgs}, key=str):
         try:
-            load_split(key[0], "train", key[1])
-            load_split(key[0], "test", key[1])
-        except FileNotFoundError as exc:
+            splits = {s: load_split(key[0], s, key[1]) for s in ("train", "test")}
+        except (FileNotFoundError, ValueError) as exc:
             raise UsageError(f"--data-root: {exc}") from None
+        least = {s: int(torch.bincount(d.labels, minlength=d.num_classes).min()) for s, d in splits.items()}
+        for c in cfgs:
+            if (c.dataset, c.data_root) != key:
+                continue
+            for s, name in (("train", "train_per_class"), ("test", "test_per_class")):
+                n = getattr(c, name)
+                if n is not None and n > least[s]:
+                    raise UsageError(f"{flag_of(name)}: expected at most {least[s]} (the {key[0]} {s} split has "
+                                     f"{least[s]} images in its smallest class), got {n}")
+
+
+#: the fields of a study's options that only say where, how or which runs go (never a run's numbers)
+_NOT_SETTINGS = ("study", "protocol", "seeds", "tag", "out", "runs_dir", "data_root", "models", "methods")
+
+
+def check_protocol_settings(opts, study_runs) -> None:
+    """A usage error naming the first option that changes a run of the protocol (same run name, other numbers)
+    when no ``--tag`` is given: a group named after a protocol holds that protocol's runs only.
+
+    Selecting runs (``--seeds``, ``--models``, ``--methods``) or adding runs of their own names (``--lgs``,
+    ``--dims``, ``--iters``) needs no tag; the protocol's own values need none either.
+    """
+    if opts.tag is not None:
+        return
+    runtime = {name for name, _, _ in RUNTIME_FIELDS}
+    overrides = [f.name for f in dataclasses.fields(opts)                # "none: the protocol's" options
+                 if f.default is None and f.name not in _NOT_SETTINGS and f.name not in runtime]
+    given = [f for f in overrides if getattr(opts, f) is not None]
+    if not given:
+        return
+
+    def runs(keep):
+        o = dataclasses.replace(opts, **{f: None for f in overrides if f not in keep})
+        return {r.name: identity(r.config) for r in study_runs(o)}
+
+    base = runs(())
+    for f in given:
+        changed = [n for n, ident in runs((f,)).items() if n in base and base[n] != ident]
+        if changed:
+            raise UsageError(f"{flag_of(f)}: {getattr(opts, f)!r} is not the {opts.protocol} protocol's setting (it "
+                             f"changes {changed[0]}{' and others' if len(changed) > 1 else ''}); settings other than "
+                             f"a protocol's need a --tag (their results then go to group {opts.protocol}-<tag>)")
 
 
 # ---- options shared by the studies' plan / run verbs ---------------------------------------------------------
@@ -456,6 +546,8 @@ class StudyOptions:
             raise UsageError("--address: only with --executor ray")
         if executor == "ray" and str(getattr(self, "device", "cpu")).startswith("cuda:"):
             raise UsageError("--device: with --executor ray give --device cuda (Ray gives each task its own GPU)")
+        if getattr(self, "device", None) is not None:       # the name; present: checked by ``run`` before work
+            resolve_device(self.device, present=False)
         return self                 # a missing Ray is refused by run_plan, before any work (not by --print-config)
 
     @property
