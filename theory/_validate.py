@@ -16,6 +16,13 @@ import time
 DEAD_RTOL = 8.0
 
 
+class NonFiniteError(ValueError):
+    """A NaN or inf where the arguments must be finite, or a result that overflowed from finite arguments.
+
+    A ``ValueError`` (naming the argument, like every other refusal) that callers who must record rather
+    than stop, such as a training loop that marks a diverged run, can catch on its own."""
+
+
 def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 

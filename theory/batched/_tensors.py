@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_memory, check_positive_sizes, check_rank
+from .._validate import NonFiniteError, check_memory, check_positive_sizes, check_rank
 
 #: Floating dtypes computed in float32 (their sums of products overflow or lose all precision otherwise).
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -40,7 +40,7 @@ def real_tensor(name: str, value, rank: int, what: str) -> torch.Tensor:
     check_alloc(name, 2 * value.numel(), value, "copies of the input (every twin writes at least one result or "
                 "intermediate of its size)", itemsize=4 if value.dtype in LOW_PRECISION else None)
     if value.device.type != "meta" and not all_finite(value):   # meta: shapes only
-        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+        raise NonFiniteError(f"{name}: expected finite values, found NaN or inf")
     return upcast(value)
 
 
@@ -73,7 +73,7 @@ def finite_result(names: str, out):
     items = out if isinstance(out, tuple) else (out,)
     if any(t.device.type != "meta" and not all_finite(t) for t in items):
         dtype = items[0].dtype
-        raise ValueError(f"{names}: the result overflows {str(dtype).removeprefix('torch.')} (inf or NaN from "
+        raise NonFiniteError(f"{names}: the result overflows {str(dtype).removeprefix('torch.')} (inf or NaN from "
                          "finite inputs); rescale the input" + (" or use float64" if dtype != torch.float64 else ""))
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_memory, check_positive_sizes, check_rank
+from .._validate import NonFiniteError, check_memory, check_positive_sizes, check_rank
 
 
 def _is_torch_tensor(value) -> bool:
@@ -47,7 +47,7 @@ def as_real(name: str, value, rank: int | None = None, what: str = "") -> np.nda
         check_rank(name, arr.shape, rank, what)
     check_positive_sizes(name, arr.shape)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+        raise NonFiniteError(f"{name}: expected finite values, found NaN or inf")
     return arr
 
 
@@ -73,7 +73,7 @@ def finite(names: str, value):
     ``names``: the inputs are finite (checked), so the result or an intermediate overflowed float64."""
     items = value if isinstance(value, tuple) else (value,)
     if not all(np.all(np.isfinite(v)) for v in items):
-        raise ValueError(f"{names}: the result overflows float64 (inf or NaN from finite inputs); "
+        raise NonFiniteError(f"{names}: the result overflows float64 (inf or NaN from finite inputs); "
                          "rescale the input")
     return value
 
