@@ -33,7 +33,7 @@ def test_readme_test_command_sets_up_the_data_first():
 
 def test_readme_run_command_is_the_montecarlo_run_verb():
     run_cmd = next(b.strip() for b in _blocks("bash") if "experiments" in b)
-    assert ("python3 -m experiments montecarlo run --tables 1 2 3 6 --episodes 1000 --seeds 0 1 2 3 4 5 6 7 8 9 "
+    assert ("python3 -m experiments montecarlo run --tables 1 2 3 6 --episodes 1000 --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 "
             "--device cpu" in run_cmd)
 
 
