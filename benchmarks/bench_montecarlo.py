@@ -46,10 +46,14 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-pipeline", action="store_true", help="do not time the whole CLI pipeline")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     ap.add_argument("--modes", action="store_true", help="only the main job in fresh processes: running vs stored")
+    ap.add_argument("--floors", action="store_true",
+                    help="only the optimisation time of every row against its eager-dispatch and GEMM floors")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.modes:
         return modes(args)
+    if args.floors:
+        return floors(args)
 
     rows = []
     print(f"{'configuration':26s} {'T':>5s} {'batched s':>10s} {'naive s':>9s} {'naive->E s':>11s} {'ratio':>8s}")
@@ -155,6 +159,79 @@ def modes(args) -> int:
     print(f"load average at the end: {os.getloadavg()}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _dispatch_seconds() -> float:
+    """Median time of one eager op on a 1-element tensor: what every torch call costs at least."""
+    a, b = torch.ones(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(2000):
+            torch.add(a, b, out=a)
+        times.append((time.perf_counter() - t0) / 2000)
+    return sorted(times)[2]
+
+
+def _gemm_rate(dtype=torch.float64) -> float:
+    a = torch.randn(1024, 1024, dtype=dtype)
+    a @ a
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t0)
+    return 2 * 1024 ** 3 / sorted(times)[2]
+
+
+def floors(args) -> int:
+    """Every row of the main job (with the padding sweep): measured optimisation time against two floors
+    counted from a short run of the same row (ops and FLOPs per step scale linearly with the steps):
+    eager dispatch (torch ops x the time of one eager op on a 1-element tensor) and GEMM (FLOPs counted by
+    ``torch.utils.flop_counter`` at this machine's float64 GEMM rate)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from experiments.montecarlo.run import plan, run_config
+    from experiments.montecarlo.running import RunningStats
+    from experiments.common.stats import Bootstrap
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, a=(), kw=None):
+            Count.n += 1
+            return func(*a, **(kw or {}))
+
+    t_op, gemm = _dispatch_seconds(), _gemm_rate()
+    print(f"load average at the start: {os.getloadavg()}")
+    print(f"one eager op: {t_op * 1e6:.1f} us; float64 GEMM 1024^2: {gemm / 1e9:.1f} GFLOP/s")
+    o = RunOptions(episodes=args.episodes, progress=False, padding_sweep=True, bootstrap=0).validate()
+    boot = Bootstrap(o.episodes, 0, 0)
+    rows, tot = [], {"run": 0.0, "dispatch": 0.0, "gemm": 0.0}
+    for job in plan(o):
+        cfg = job["cfg"]
+        run_s = min(run_config(o, job, boot)["run_s"] for _ in range(args.repeats))
+        short = 20
+        d = draw_for_config(0, cfg, args.episodes)
+        Count.n = 0
+        with FlopCounterMode(display=False) as fc, Count():
+            run_batched(d.k, d.x, cfg.objective, cfg.optimizer, cfg.lr, short, job["paddings"],
+                        gram_paddings=job["gram_paddings"], sink=RunningStats(["sim"], short + 1))
+        per_step_ops, per_step_flops = Count.n / (short + 1), fc.get_total_flops() / (short + 1)
+        f_disp = per_step_ops * (cfg.iterations + 1) * t_op
+        f_gemm = per_step_flops * (cfg.iterations + 1) / gemm
+        tot["run"] += run_s
+        tot["dispatch"] += f_disp
+        tot["gemm"] += f_gemm
+        rows.append(f"{cfg.experiment:14s} N={cfg.n:<3d} {cfg.optimizer:5s} T={cfg.iterations:<5d} {run_s:7.3f} s  "
+                    f"ops/step {per_step_ops:5.0f} -> dispatch floor {f_disp:6.3f} s   "
+                    f"GEMM floor {f_gemm:6.3f} s   ratio to the larger {run_s / max(f_disp, f_gemm):5.1f}x")
+    print("\n".join(rows))
+    print(f"all rows: optimisation {tot['run']:.2f} s; dispatch floor {tot['dispatch']:.2f} s "
+          f"({tot['run'] / tot['dispatch']:.2f}x); GEMM floor {tot['gemm']:.3f} s ({tot['run'] / tot['gemm']:.0f}x)")
+    print(f"load average at the end: {os.getloadavg()}")
     return 0
 
 
