@@ -43,32 +43,21 @@ from experiments.common.stats import Bootstrap, median_ci
 
 from .spec import METRICS
 
-__all__ = ["similarity", "similarity_torch", "EpisodeStats", "episode_stats", "summarize", "summarize_stats",
+__all__ = ["similarity", "EpisodeStats", "episode_stats", "summarize", "summarize_stats",
            "definitions"]
 
 
-def similarity(quad: np.ndarray, metric: str = "sim") -> np.ndarray:
-    """``s_t`` from ``quad[..., (||F1||², <F1,F2>, ||F2||²)]``."""
+def similarity(quad, metric: str = "sim"):
+    """``s_t`` from ``quad[..., (||F1||², <F1,F2>, ||F2||²)]``: a NumPy array or a torch tensor (the running
+    statistics of :mod:`.running`), the result of the same kind."""
     f1, p, f2 = quad[..., 0], quad[..., 1], quad[..., 2]
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):   # diverged episodes: inf/nan
         if metric == "sim":
             return p * p
         if metric == "abs":
-            return np.abs(p)
+            return abs(p)
         if metric == "cos2":
             return p * p / (f1 * f2)
-    raise ValueError(f"metric: unknown {metric!r}; expected one of {METRICS}")
-
-
-def similarity_torch(quad, metric: str = "sim"):
-    """:func:`similarity` for a torch tensor (the running statistics of :mod:`.running`)."""
-    f1, p, f2 = quad[..., 0], quad[..., 1], quad[..., 2]
-    if metric == "sim":
-        return p * p
-    if metric == "abs":
-        return p.abs()
-    if metric == "cos2":
-        return p * p / (f1 * f2)
     raise ValueError(f"metric: unknown {metric!r}; expected one of {METRICS}")
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .metrics import EpisodeStats, similarity_torch
+from .metrics import EpisodeStats, similarity
 
 __all__ = ["RunningStats", "curve_steps", "needs_trajectories"]
 
@@ -123,7 +123,7 @@ class RunningStats:
         obj = objective[:, :, None].expand(quad.shape[:3])
         with torch.inference_mode():
             for m in self.metrics:
-                self.moments[m] = _merge(self.moments[m], _block_moments(obj, similarity_torch(quad, m)))
+                self.moments[m] = _merge(self.moments[m], _block_moments(obj, similarity(quad, m)))
         if self.curve_idx is not None:
             sel = self.curve_idx[(self.curve_idx >= self.t) & (self.curve_idx < self.t + b)] - self.t
             if sel.size:
