@@ -341,6 +341,15 @@ def _probe(flag: str, d: Path) -> None:
                 pass
 
 
+def check_report_dirs(results, out) -> None:
+    """A training study's ``report`` options: ``--out`` as :func:`check_out_dir`, ``--results`` an existing
+    directory (:class:`UsageError` naming the flag otherwise)."""
+    check_out_dir("out", out)
+    if not Path(results).is_dir():
+        raise UsageError(f"--results: {results!r} is not a directory (a results directory holds "
+                         "<group>/<experiment>/<run>.json; an empty one gives an empty report)")
+
+
 # ---- verbs --------------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass

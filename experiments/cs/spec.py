@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 
-from experiments.common.cli import UsageError, check_choices, check_int, check_number, check_out_dir, option
+from experiments.common.cli import UsageError, check_choices, check_int, check_number, check_report_dirs, option
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "ARMS", "ARM_LABELS", "CONVERGED_ARMS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
@@ -160,8 +159,5 @@ class CSReport:
     figures: bool = option(True, "draw the figures")
 
     def validate(self):
-        check_out_dir("out", self.out)
-        if not Path(self.results).is_dir():
-            raise UsageError(f"--results: {self.results!r} is not a directory (a results directory holds "
-                             "<group>/<experiment>/<run>.json; an empty one gives an empty report)")
+        check_report_dirs(self.results, self.out)
         return self

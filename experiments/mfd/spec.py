@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 
-from experiments.common.cli import UsageError, check_number, check_out_dir, option
+from experiments.common.cli import UsageError, check_number, check_report_dirs, option
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3", "PAPER_TABLE4", "PAPER_TABLE7", "LG_LAMBDAS", "COMMON",
@@ -149,8 +148,5 @@ class MFDReport:
     figures: bool = option(True, "draw the figures")
 
     def validate(self):
-        check_out_dir("out", self.out)
-        if not Path(self.results).is_dir():
-            raise UsageError(f"--results: {self.results!r} is not a directory (a results directory holds "
-                             "<group>/<experiment>/<run>.json; an empty one gives an empty report)")
+        check_report_dirs(self.results, self.out)
         return self
