@@ -85,7 +85,8 @@ def _leftovers(*dirs) -> list[str]:
     """Temporaries and staging directories in or beside ``dirs`` (recursively)."""
     out = []
     for d in map(Path, dirs):
-        for p in [*d.rglob(".*.tmp"), *d.parent.glob(f".{d.name}.staging-*")]:
+        for p in [*d.rglob(".*.tmp"), *d.rglob(".*.new"), *d.rglob(".commit-journal.json"),
+                  *d.parent.glob(f".{d.name}.staging-*")]:
             out.append(str(p))
     return out
 
@@ -143,6 +144,85 @@ def test_a_folder_killed_mid_write_is_old_or_new_never_mixed(tmp_path, what):
 def test_a_folder_killed_at_many_points(tmp_path, what):
     argv, render = (MC, _mc_render) if what == "montecarlo" else (C2, _c2_render)
     _folder_fault(tmp_path, argv, ["--seed", "0"], ["--seed", "1"], render, kills=6)
+
+
+_COMMIT = """
+import sys
+from pathlib import Path
+from experiments.common.commit import write_folder_atomic
+root, tag = Path(sys.argv[1]), sys.argv[2]
+files = {root / "REPORT.md": f"report {tag}", **{root / "figures" / f"f{i}.png": f"figure {i} {tag}" for i in range(6)},
+         root / "summary.json": f'{{"tag": "{tag}"}}'}
+if tag == "old":
+    files[root / "old-only.md"] = "dropped by the new write"
+write_folder_atomic(root, files, owned=r".*\\.(md|json)")
+"""
+
+
+def _render_state(root: Path) -> str:
+    """'old' or 'new' when every output file is one write's, else 'mixed'; ``results/`` is not an output."""
+    tags = {p.read_text().split()[-1] for p in [root / "REPORT.md", *sorted((root / "figures").glob("*.png"))]}
+    tags.add(json.loads((root / "summary.json").read_text())["tag"])
+    if (root / "old-only.md").exists():
+        tags.add("old")
+    return tags.pop() if len(tags) == 1 else "mixed"
+
+
+def _journal_fault(tmp_path, kills: int):
+    from experiments.common.commit import pending, recover
+
+    rng, seed = _rng()
+    for k in range(kills):
+        root = tmp_path / f"r{k}"
+        (root / "results").mkdir(parents=True)                    # a sub-folder: no whole-folder swap
+        (root / "results" / "run.json").write_text("{}")
+        run = lambda tag, **env: subprocess.run([sys.executable, "-c", _COMMIT, str(root), tag],  # noqa: E731
+                                                cwd=ROOT, env=_env(**env), check=True)
+        run("old")
+        assert _render_state(root) == "old"
+        proc = subprocess.Popen([sys.executable, "-c", _COMMIT, str(root), "new"], cwd=ROOT,
+                                env=_env(EXPERIMENTS_TEST_COMMIT_DELAY=0.02))
+        while proc.poll() is None and not any(root.rglob(".*.new")):
+            time.sleep(0.001)
+        delay = rng.uniform(0, 0.02 * 9)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(timeout=30)
+        where = f"kill {k} after {delay:.3f} s (FAULT_SEED={seed}, rc {proc.returncode})"
+        state = _render_state(root)
+        if pending(root):                                         # killed between the renames: rolled forward
+            assert recover(root) and not pending(root), where
+            assert _render_state(root) == "new", where
+        else:
+            assert state in ("old", "new"), f"{where}: {state} without a journal"
+            recover(root)                                         # removes the dead writer's .new files
+        assert _leftovers(root) == [], where
+        assert (root / "results" / "run.json").read_text() == "{}", where
+        run("new")
+        assert _render_state(root) == "new" and _leftovers(root) == [], where
+
+
+def test_a_report_folder_with_sub_folders_killed_mid_commit_is_rolled_forward(tmp_path):
+    # the training studies' reports, claims report and audit run write into folders that hold sub-folders
+    # (results/): their writes are journaled, and a kill between the renames is completed by recover()
+    _journal_fault(tmp_path, kills=3)
+
+
+@pytest.mark.slow
+def test_a_report_folder_killed_at_many_points(tmp_path):
+    _journal_fault(tmp_path, kills=12)
+
+
+def test_a_journaled_write_that_cannot_rename_keeps_its_journal(tmp_path):
+    from experiments.common.commit import JOURNAL, pending, recover
+
+    root = tmp_path / "r"
+    (root / "sub").mkdir(parents=True)
+    (root / JOURNAL).write_text(json.dumps({"writer": "h-1-ab", "moves": [[".a.commit-h-1-ab.new", "a.md"]],
+                                            "deletes": []}))
+    with pytest.raises(OSError, match="a.md"):                   # the journaled file is gone: named, journal kept
+        recover(root)
+    assert pending(root)
 
 
 @pytest.fixture(scope="module")

@@ -95,3 +95,10 @@ def test_results_figures_are_the_committed_ones(section):
     text = "\n".join(corpus)
     missing = sorted({n for n in figures if n.lstrip("+-−").rstrip("%") not in text})
     assert not missing, f"figures not found in {sorted(paths)}: {missing}"
+
+
+def test_no_committed_report_folder_is_mid_commit():
+    """A folder holding a write journal may mix two renders (README, Guarantees): none is committed so."""
+    left = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "reports").rglob("*")
+                  if p.name == ".commit-journal.json" or p.name.endswith(".new"))
+    assert not left, f"report folders mid-commit (run their report command again): {left}"

@@ -9,10 +9,15 @@ leaves the old complete folder or the new complete one, and perhaps a staging di
 write of that folder removes (its process being gone).
 
 The swap is used where the target holds nothing but plain files (the Monte Carlo and 2-D claim folders). A
-folder that holds sub-folders (a training study's ``--out``, holding ``results/``; ``reports/``), the working
-directory or one of its parents, a mount point or a file system without ``RENAME_EXCHANGE`` gets the
-fallback: every file is still written atomically and only after all of them exist in memory, then renamed
-into place one after another (a kill inside that sequence of renames can leave files of two writes).
+folder that holds sub-folders (a training study's ``--out``, holding ``results/`` that other runs write
+into; ``reports/``), the working directory or one of its parents, a mount point or a file system without
+``RENAME_EXCHANGE`` gets a journal instead (:func:`recover`): every new file is first written complete
+beside its target as ``.<name>.commit-<host>-<pid>-<random>.new``, then the journal ``.commit-journal.json``
+listing the renames and removals is written atomically, then they are carried out and the journal is
+removed. A kill before the journal leaves the old files (the ``.new`` ones are removed later, their process
+being gone); a kill after it is rolled forward to the new files by the next write of that folder, or by
+:func:`recover`, which readers that need one consistent render call first. :func:`pending` says whether a
+folder is in that state.
 
 Code that writes its files one by one (the training studies' reports, ``claims report``, ``audit run``) runs
 inside :func:`deferred_writes`: its writes under the output folder are collected in memory and handed to
@@ -33,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import re
 import secrets
@@ -42,11 +48,15 @@ from pathlib import Path
 
 from .io import DEFERRED, WriteError, is_stale_tag, remove_stale_temps, write_bytes_atomic, writer_tag
 
-__all__ = ["write_folder_atomic", "deferred_writes", "exchange", "remove_stale_staging"]
+__all__ = ["write_folder_atomic", "deferred_writes", "exchange", "remove_stale_staging", "recover", "pending",
+           "JOURNAL"]
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _STAGING = re.compile(r"\.(?P<name>.+)\.staging-(?P<tag>[A-Za-z0-9]+-\d+)-[0-9a-f]+")
+_NEW = re.compile(r"\.(?P<name>.+)\.commit-(?P<tag>[A-Za-z0-9]+-\d+)-[0-9a-f]+\.new")
+#: the journal of a folder's pending renames (:func:`recover`)
+JOURNAL = ".commit-journal.json"
 
 
 def exchange(a, b) -> bool:
@@ -170,15 +180,117 @@ def write_folder_atomic(root, files: dict, *, owned=None) -> list[Path]:
     remove_stale_staging(root)
     if root.is_dir():
         remove_stale_temps(root)
+    recover(root)
     if _swappable(root) and _swap(root, rel, mine):
         return [Path(p) for p in files]
-    for r, d in rel.items():
-        write_bytes_atomic(root / r, d)
-    if owned is not None:
-        for e in os.scandir(root):
-            if e.is_file(follow_symlinks=False) and mine(e.name) and e.name not in rel:
-                os.unlink(e.path)
+    _journaled(root, rel, mine if owned is not None else None)
     return [Path(p) for p in files]
+
+
+def _delay() -> float:
+    return float(os.environ.get("EXPERIMENTS_TEST_COMMIT_DELAY") or 0)   # tests only: a window to kill in
+
+
+def pending(root) -> bool:
+    """Whether ``root`` holds a journal: a write of it was killed between its renames, and its files may
+    belong to two writes until :func:`recover` (or the next write) completes it."""
+    return (Path(root) / JOURNAL).is_file()
+
+
+def recover(root) -> bool:
+    """Complete the write of ``root`` that a killed process left journaled (roll forward to the new files),
+    and remove the ``.new`` files of writers that died before their journal; True when there was a journal.
+
+    Raises :class:`WriteError` naming the file when a rename cannot be done (the journal then stays).
+    """
+    root = Path(root)
+    j = root / JOURNAL
+    found = False
+    if j.is_file():
+        try:
+            plan = json.loads(j.read_text())
+            moves, deletes = plan["moves"], plan["deletes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            moves, deletes = None, None                     # not this module's journal (it is written atomically)
+        if moves is not None:
+            _apply(root, moves, deletes)
+            found = True
+    if root.is_dir():
+        _remove_stale_new(root)
+    return found
+
+
+def _remove_stale_new(root: Path) -> None:
+    for d, _, names in os.walk(root):
+        for n in names:
+            m = _NEW.fullmatch(n)
+            if m:
+                p = os.path.join(d, n)
+                try:
+                    if is_stale_tag(m["tag"], os.stat(p, follow_symlinks=False).st_mtime):
+                        os.unlink(p)
+                except OSError:
+                    pass
+
+
+def _apply(root: Path, moves, deletes) -> None:
+    delay = _delay()
+    dirs = {root}
+    for tmp, final in moves:
+        src, dst = root / tmp, root / final
+        try:
+            if src.exists():
+                os.replace(src, dst)
+                dirs.add(dst.parent)
+            elif not dst.exists():
+                raise FileNotFoundError(errno.ENOENT, "the journaled new file is missing", str(src))
+        except OSError as exc:
+            raise WriteError(exc.errno, exc.strerror or str(exc), str(dst)) from exc
+        if delay:
+            time.sleep(delay)
+    for name in deletes:
+        try:
+            os.unlink(root / name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(exc.errno, exc.strerror or str(exc), str(root / name)) from exc
+    for d in dirs:
+        _fsync_dir(d)
+    try:
+        os.unlink(root / JOURNAL)
+    except FileNotFoundError:
+        pass
+    _fsync_dir(root)
+
+
+def _journaled(root: Path, rel: dict, mine) -> None:
+    """Write the new files beside their targets, journal the renames, carry them out (module docstring)."""
+    token = f"{writer_tag()}-{secrets.token_hex(4)}"
+    moves, made = [], []
+    try:
+        for r, d in rel.items():
+            final = root / r
+            tmp = final.parent / f".{final.name}.commit-{token}.new"
+            made.append(tmp)
+            _write_plain(tmp, d, final)
+            moves.append([os.path.relpath(tmp, root), r])
+        deletes = []
+        if mine is not None:
+            deletes = sorted(e.name for e in os.scandir(root)
+                             if e.is_file(follow_symlinks=False) and mine(e.name) and e.name not in rel)
+        for d in {t.parent for t in made}:
+            _fsync_dir(d)
+        write_bytes_atomic(root / JOURNAL, json.dumps({"writer": token, "moves": moves, "deletes": deletes},
+                                                      indent=1).encode("utf-8"))
+    except BaseException:
+        for t in made:
+            try:
+                os.unlink(t)
+            except OSError:
+                pass
+        raise
+    _apply(root, moves, deletes)
 
 
 def _swap(root: Path, rel: dict, mine) -> bool:
@@ -189,7 +301,7 @@ def _swap(root: Path, rel: dict, mine) -> bool:
             stage.mkdir()
         except OSError as exc:
             raise WriteError(exc.errno, exc.strerror or str(exc), str(root)) from exc
-        delay = float(os.environ.get("EXPERIMENTS_TEST_COMMIT_DELAY") or 0)   # tests only: a window to kill in
+        delay = _delay()
         for r, d in rel.items():
             _write_plain(stage / r, d, root / r)
             if delay:
