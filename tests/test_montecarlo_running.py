@@ -117,8 +117,9 @@ def test_block_merge_equals_two_pass(data):
     cuts = sorted(data.draw(st.sets(st.integers(1, t - 1), max_size=5), label="cuts"))
     mom = None
     for lo, hi in zip([0, *cuts], [*cuts, t]):
-        mom = running._merge(mom, running._block_moments(torch.as_tensor(x[lo:hi]), torch.as_tensor(y[lo:hi])))
-    got = running._pearson(mom)
+        xs, ys = running._Side(torch.as_tensor(x[lo:hi])), running._Side(torch.as_tensor(y[lo:hi, :, None]))
+        mom = running._merge(mom, running._block_moments(xs, ys))
+    got = running._pearson(mom)[:, 0]
     want = episode_correlations(x, y)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

@@ -219,13 +219,14 @@ class _QuadRecorder:
         self.kbuf[:, self.fill] = k
         self.fill += 1
 
-    def flush(self) -> torch.Tensor:
+    def flush(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The recorded steps' rows (b, E, nP, 3), written into ``out`` when given (a view is fine)."""
         b = self.fill
         e, _, _, n = self.kbuf.shape
         k = self.kbuf[:, :b]                                   # (E, b, 2, N)
         kf = k.reshape(e, 2 * b, n)
         kg_out = self.kgbuf if b == self.block else torch.empty((e, 2 * b, n), dtype=k.dtype, device=k.device)
-        rows = torch.empty((b, e, self.n_pad, 3), dtype=k.dtype, device=k.device)
+        rows = torch.empty((b, e, self.n_pad, 3), dtype=k.dtype, device=k.device) if out is None else out
         for j in range(self.n_pad):
             torch.bmm(kf, self.g[:, j], out=kg_out)
             kg = kg_out.view(e, b, 2, n)
@@ -267,22 +268,26 @@ class _EdgeRecorder:
         self.kbuf = torch.empty((e, self.block, 2, n), **kw)
         self.fill = 0
 
-    def add(self, k: torch.Tensor) -> None:
-        """Record kernels ``k`` (E, 2, N); at most ``block`` between flushes."""
-        self.kbuf[:, self.fill] = k
+    def add(self, k: torch.Tensor | None) -> None:
+        """Record kernels ``k`` (E, 2, N); at most ``block`` between flushes. ``None``: they are already in
+        ``kbuf`` (shared with a :class:`_QuadRecorder` of the same block, which copied them)."""
+        if k is not None:
+            self.kbuf[:, self.fill] = k
         self.fill += 1
 
-    def flush(self, full: torch.Tensor) -> torch.Tensor:
-        """``full`` (b, 3, E): the full-padding values of the recorded steps; returns (b, E, nP, 3).
+    def flush(self, full: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``full`` (b, 3, E): the full-padding values of the recorded steps; returns (b, E, nP, 3), written
+        into ``out`` when given (a view is fine).
 
         Computed in chunks of ``chunk`` steps (bounds the (E, chunk, 3, 2N-2) temporary)."""
         b = self.fill
         e, _, _, n = self.kbuf.shape
         fq = full[:b].permute(2, 0, 1)                         # (E, b, 3)
         self.fill = 0
+        rows = torch.empty((b, e, len(self.pads), 3), dtype=fq.dtype, device=fq.device) if out is None else out
         if n == 1:                                             # no edges: every padding is full
-            return fq.transpose(0, 1)[:, :, None, :].expand(b, e, len(self.pads), 3).clone()
-        rows = torch.empty((b, e, len(self.pads), 3), dtype=fq.dtype, device=fq.device)
+            rows.copy_(fq.transpose(0, 1)[:, :, None, :].expand(b, e, len(self.pads), 3))
+            return rows
         for c in range(0, b, self.chunk):
             w = min(self.chunk, b - c)
             f = torch.bmm(self.kbuf[:, c:c + w].reshape(e, 2 * w, n), self.ut).view(e, w, 2, 2 * n - 2)
@@ -374,17 +379,25 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
         grec = (_QuadRecorder(B.feature_gram_stack(xt[:, None, :], (n,), list(g_pads), d=1), block)
                 if g_pads else None)
         erec = _EdgeRecorder(xt, n, e_pads, block) if edges else None
+        if grec is not None and erec is not None:
+            erec.kbuf = grec.kbuf                             # one copy of the kernels per step for both
         obj_buf = torch.empty((block, e), dtype=dtype, device=dev)
+        # both recorders write into one buffer (no concatenation per block)
+        both = (torch.empty((block, e, len(paddings), 3), dtype=dtype, device=dev)
+                if grec is not None and erec is not None else None)
 
         def emit(b: int) -> None:
-            parts = []
-            if grec is not None:
-                parts.append(grec.flush())
-            if full_only:
-                parts.append(full_buf[:b].permute(0, 2, 1).unsqueeze(2))   # (b, E, 1, 3)
-            elif erec is not None:
-                parts.append(erec.flush(full_buf))
-            sink.add(obj_buf[:b], parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
+            if both is not None:
+                grec.flush(both[:b, :, :gram_paddings])
+                erec.flush(full_buf, both[:b, :, gram_paddings:])
+                quad = both[:b]
+            elif grec is not None:
+                quad = grec.flush()
+            elif full_only:
+                quad = full_buf[:b].permute(0, 2, 1).unsqueeze(2)             # (b, E, 1, 3)
+            else:
+                quad = erec.flush(full_buf)
+            sink.add(obj_buf[:b], quad)
 
         if optimizer == "adam":
             # torch._fused_adam_ is what torch.optim.Adam(fused=True) calls; fall back if a build lacks it.
@@ -392,7 +405,9 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
             opt = (FusedAdam if fused else PythonAdam)(p, lr)
         else:
             opt = SGD(p, lr)
-        norms0 = torch.linalg.vector_norm(p, dim=1, keepdim=True) if fixed_norm else None    # (2, 1, E)
+        # norms over the middle axis as sums of squares: torch.linalg.vector_norm takes ~20x longer there
+        norm = lambda q: (q * q).sum(1, keepdim=True).sqrt_()            # noqa: E731  (2, 1, E)
+        norms0 = norm(p) if fixed_norm else None
         chunk = max(1, iterations // 50)
         done = 0
         fill = 0
@@ -403,7 +418,7 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
                 ab = torch.matmul(dft.fwd, p)
                 pw = fq(ab, full_buf[fill])
                 if erec is not None:
-                    erec.add(p.permute(2, 0, 1))
+                    erec.add(None if grec is not None else p.permute(2, 0, 1))
                 grad = fobj(p, obj_buf[fill], ab, pw)
             else:
                 grad = fobj(p, obj_buf[fill])
@@ -415,7 +430,7 @@ def run_batched(k0: np.ndarray, x: np.ndarray, objective: str, optimizer: str, l
                 break
             opt.step(p, grad)
             if norms0 is not None:
-                p.mul_(norms0 / torch.linalg.vector_norm(p, dim=1, keepdim=True))
+                p.mul_(norms0 / norm(p))
             if progress is not None and (t + 1) % chunk == 0:
                 progress(t + 1 - done)
                 done = t + 1

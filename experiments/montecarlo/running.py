@@ -57,12 +57,29 @@ class _Moments:
     amax_y: torch.Tensor
 
 
-def _block_moments(x: torch.Tensor, y: torch.Tensor) -> _Moments:
-    """Two-pass moments over axis 0 of one block ``x``, ``y`` (b, ...)."""
-    mx, my = x.mean(0), y.mean(0)
-    dx, dy = x - mx, y - my
-    return _Moments(x.shape[0], mx, my, (dx * dx).sum(0), (dy * dy).sum(0), (dx * dy).sum(0),
-                    x.abs().amax(0), y.abs().amax(0))
+def _abs_max(x: torch.Tensor) -> torch.Tensor:
+    """``x.abs().amax(0)`` without the ``|x|`` temporary (NaN propagates, as there). Reductions over the
+    leading axis of a contiguous tensor are torch's fast path (``aminmax`` and reductions over several axes
+    are several times slower)."""
+    return torch.maximum(x.amax(0), x.amin(0).neg_())
+
+
+class _Side:
+    """Two-pass moments over axis 0 of one block of one variable: mean, centred values, M2, max |x|."""
+
+    def __init__(self, x: torch.Tensor):
+        self.n = x.shape[0]
+        self.m = x.mean(0)
+        self.d = x - self.m
+        self.m2 = (self.d * self.d).sum(0)
+        self.amax = _abs_max(x)
+
+
+def _block_moments(x: _Side, y: _Side) -> _Moments:
+    """The block's :class:`_Moments` of ``x`` (b, E) (the objective, shared by every padding: its moments
+    are (E, 1) and broadcast) and ``y`` (b, E, nP)."""
+    c = (x.d[:, :, None] * y.d).sum(0)
+    return _Moments(x.n, x.m[:, None], y.m, x.m2[:, None], y.m2, c, x.amax[:, None], y.amax)
 
 
 def _merge(a: _Moments | None, b: _Moments) -> _Moments:
@@ -117,13 +134,14 @@ class RunningStats:
         if self.first is None:
             self.first = quad[0].clone()                             # (E, nP, 3)
         self.last = quad[-1].clone()
-        # (E, nP): every step finite; amax propagates NaN and inf, and is cheaper than isfinite().all()
-        ok = torch.isfinite(quad.abs().amax((0, 3))) & torch.isfinite(objective.abs().amax(0))[:, None]
-        self.finite = ok if self.finite is None else self.finite & ok
-        obj = objective[:, :, None].expand(quad.shape[:3])
         with torch.inference_mode():
+            # (E, nP): every step finite; max |.| propagates NaN and inf, cheaper than isfinite().all()
+            obj = _Side(objective)                                   # (b, E): one for every padding and metric
+            ok = torch.isfinite(_abs_max(quad.reshape(b, -1)).view(quad.shape[1:])).all(-1) \
+                & torch.isfinite(obj.amax)[:, None]
+            self.finite = ok if self.finite is None else self.finite & ok
             for m in self.metrics:
-                self.moments[m] = _merge(self.moments[m], _block_moments(obj, similarity(quad, m)))
+                self.moments[m] = _merge(self.moments[m], _block_moments(obj, _Side(similarity(quad, m))))
         if self.curve_idx is not None:
             sel = self.curve_idx[(self.curve_idx >= self.t) & (self.curve_idx < self.t + b)] - self.t
             if sel.size:
