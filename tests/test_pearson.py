@@ -309,16 +309,22 @@ def _plain_centred_gram(x):
     return torch.einsum("nkcp,nkdp->ncd", z, z)
 
 
-@pytest.mark.parametrize("c,p", [(3, 1), (3, 3), (10, 36), (3, 12), (3, 40)],
-                         ids=["channel-gemm-P1", "channel-gemm-P3", "channel-batched", "sample-P12", "sample-P40"])
-def test_centred_gram_value_and_gradients_match_plain_autograd(c, p):
+@pytest.mark.parametrize("c,p,last", [(3, 3, False), (10, 36, False), (3, 12, False), (3, 40, False),
+                                      (3, 1, False), (3, 3, True), (10, 36, True), (3, 12, True)],
+                         ids=["channel-gemm-P3", "channel-batched", "sample-P12", "sample-P40", "P1-channel-inner",
+                              "channels-last-P3", "channels-last-P36", "channels-last-P12"])
+def test_centred_gram_value_and_gradients_match_plain_autograd(c, p, last):
     """Every layout (channel layout with one GEMM then a copy or per-sample GEMMs backward; sample
-    layout) against autograd of the plain expression, with a leading batch axis; the second derivative
-    by gradgradcheck."""
+    layout; channel axis innermost, as a channels-last network's features) against autograd of the plain
+    expression, with a leading batch axis; the second derivative by gradgradcheck."""
     assert BP._sample_layout(c, p) == (p >= 4 * c)
     assert (p >= BP._BATCHED_BACKWARD_MIN_P) == (p >= 32)
     g = torch.Generator().manual_seed(p)
-    x = torch.randn(2, 5, c, p, generator=g, dtype=torch.float64, requires_grad=True)
+    if last:                                                  # (2, 5, C, P) with the channel axis innermost
+        x = torch.randn(2, 5, p, c, generator=g, dtype=torch.float64).transpose(2, 3).requires_grad_(True)
+    else:
+        x = torch.randn(2, 5, c, p, generator=g, dtype=torch.float64, requires_grad=True)
+    assert BP._channels_last(x) == (last or p == 1)
     w = torch.randn(2, c, c, generator=g, dtype=torch.float64)
     got, m = BP._CentredGram.apply(x)
     want = _plain_centred_gram(x)
@@ -328,6 +334,7 @@ def test_centred_gram_value_and_gradients_match_plain_autograd(c, p):
     (wx,) = torch.autograd.grad((want * w).sum(), x)
     torch.testing.assert_close(gx, wx, rtol=1e-12, atol=1e-12)
     small = x[:1, :2].detach().clone().requires_grad_(True)                 # same layout as x
+    assert BP._channels_last(small) == BP._channels_last(x)
     assert torch.autograd.gradcheck(lambda a: BP._CentredGram.apply(a)[0], (small,))
     assert torch.autograd.gradgradcheck(lambda a: BP._CentredGram.apply(a)[0], (small,))
 
@@ -414,3 +421,26 @@ def test_twin_mfd_backward_is_one_gemm(spatial):
     with _count_matmuls() as counter:
         loss.backward()
     assert counter.n == 1
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+def test_twin_on_channels_last_features_matches_contiguous(dtype, tol):
+    """Stage features of a channels-last network take the channel-innermost layout: same loss and gradient
+    as the contiguous input (to rounding), the gradient in the input's layout, one GEMM each way."""
+    g = torch.Generator().manual_seed(7)
+    base = torch.randn(16, 6, 5, 7, generator=g, dtype=torch.float64).to(dtype)
+    a = base.clone().requires_grad_(True)
+    b = base.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    with _count_matmuls() as counter:
+        lb = B.mfd_loss(b, d=2)
+    assert counter.n == 1
+    la = B.mfd_loss(a, d=2)
+    torch.testing.assert_close(lb, la, rtol=tol, atol=tol)
+    la.backward()
+    with _count_matmuls() as counter:
+        lb.backward()
+    assert counter.n == 1
+    torch.testing.assert_close(b.grad, a.grad, rtol=tol, atol=tol * float(a.grad.abs().max()))
+    assert b.grad.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(B.pearson_matrix(b.detach().double(), d=2).numpy(),
+                               R.pearson_matrix(base.double().numpy(), d=2), rtol=0, atol=1e-12)

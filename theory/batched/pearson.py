@@ -11,9 +11,9 @@ discontinuity: a finite-difference check that perturbs a dead channel's own valu
 so gradchecks keep dead channels constant.)
 
 Cost (:class:`_CentredGram`): forward, one write of the shifted input (transposed to ``(C, b, P)``
-unless ``P >= 4C``), one mean, one in-place centring and one GEMM ``(C, b·P) × (b·P, C)`` (or ``b``
-small ones); backward, one GEMM ``(G' + G'ᵀ) Z`` (the centring's adjoint is the identity on it: see
-the class). Autograd through the plain expression would take three GEMMs and about six more passes
+unless ``P >= 4C`` or the input is channels-last), one mean, one in-place centring and one GEMM
+``(C, b·P) × (b·P, C)`` (or ``b`` small ones); backward, one GEMM ``(G' + G'ᵀ) Z`` (the centring's
+adjoint is the identity on it: see the class). Autograd through the plain expression would take three GEMMs and about six more passes
 over the input. The centred norms are the Gram matrix's diagonal; the dead-channel rule needs no
 extra pass in practice (:func:`_live_channels`).
 
@@ -67,6 +67,17 @@ def _sample_layout(c: int, p: int) -> bool:
     return p >= _SAMPLE_LAYOUT_MIN_P_PER_C * c
 
 
+def _channels_last(x: torch.Tensor) -> bool:
+    """``x`` ``(B, b, C, P)`` holds the channel axis innermost, positions then samples outside it (a
+    ``channels_last`` feature map flattened: the stage features of a channels-last network). Its centred
+    values are then the rows of one contiguous ``(B, b·P, C)`` matrix, ``G = Zᵀ Z`` is one GEMM with no
+    transposed write, and the backward ``Z S`` lands in the input's own layout (no layout conversion when
+    autograd accumulates it). Measured on ResNet18 x1/4 stage shapes (float32, b = 128, 1 thread): the
+    other layouts on such input took about twice as long."""
+    c = x.shape[2]
+    return c > 1 and x.stride(2) == 1 and x.permute(0, 1, 3, 2).is_contiguous()
+
+
 class _CentredGram(torch.autograd.Function):
     """``G = Z Zᵀ`` (``(B, C, C)``) with ``Z = (x - x_1) - mean_k (x - x_1)``, ``x`` ``(B, b, C, P)``, the
     sums running over samples ``k`` and positions; also returns (not differentiable) the shifted mean
@@ -83,6 +94,17 @@ class _CentredGram(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor):
         n, b, c, p = x.shape
+        if _channels_last(x):
+            xt = x.permute(0, 1, 3, 2)                                        # (B, b, P, C), contiguous
+            y = torch.sub(xt, xt[:, :1]).contiguous()                         # shift by the first sample
+            m = y.mean(dim=1)                                                 # (B, P, C)
+            y.sub_(m.unsqueeze(1))                                            # I_k - Ī, eq. 6
+            z = y.view(n, b * p, c)
+            m = m.mT.contiguous()                                             # (B, C, P), small
+            ctx.save_for_backward(x, z)
+            ctx.mark_non_differentiable(m)
+            ctx.channels_last = True
+            return z.mT @ z, m
         if _sample_layout(c, p):
             z = torch.sub(x, x[:, :1])                                        # shift by the first sample
             m = z.mean(dim=1)
@@ -97,19 +119,25 @@ class _CentredGram(torch.autograd.Function):
             g = z @ z.mT
         ctx.save_for_backward(x, z)
         ctx.mark_non_differentiable(m)
+        ctx.channels_last = False
         return g, m
 
     @staticmethod
     def backward(ctx, dg: torch.Tensor, _dm):
         x, z = ctx.saved_tensors
         n, b, c, p = x.shape
-        sample = _sample_layout(c, p)
+        last = ctx.channels_last
+        sample = not last and _sample_layout(c, p)
         if torch.is_grad_enabled():                                           # double backward: Z with a graph
             y = x - x[:, :1]
             z = y - y.mean(dim=1, keepdim=True)                               # forward's centring, out of place
-            if not sample:
+            if last:
+                z = z.permute(0, 1, 3, 2).reshape(n, b * p, c)
+            elif not sample:
                 z = z.transpose(1, 2).reshape(n, c, b * p)
         s = dg + dg.mT
+        if last:                                                              # Z S: the input's layout
+            return (z @ s).view(n, b, p, c).permute(0, 1, 3, 2)
         if sample:
             return s.unsqueeze(1) @ z                                         # S Z_k, (B, b, C, P)
         if p >= _BATCHED_BACKWARD_MIN_P:                                      # S Z_k per sample, (B, b, C, P)
