@@ -94,3 +94,13 @@ def test_run_and_report_write_only_into_the_given_directories(tmp_path, monkeypa
     assert not any(cwd.iterdir())
     assert sorted(p.name for p in rep.iterdir()) == ["REPORT.md", "claims.json", "figures"]
     assert _tree(ROOT / "reports") == before
+
+
+def test_compute_lines_sum_the_runs_wall_time():
+    from experiments.training.converged_report import compute_lines
+
+    recs = [{"summary": {"wall_seconds": s}, "config": {"threads": 1}} for s in (360.0, 720.0, 1800.0)]
+    (line, blank) = compute_lines(recs + [{"summary": {}, "config": {}}])      # a run without the field: skipped
+    assert blank == "" and line.startswith("**Compute** — 3 finished runs took 0.80 h")
+    assert "16.0 min per run on average, 6.0-30.0; 1 thread per run" in line
+    assert compute_lines([{"summary": {}}]) == []

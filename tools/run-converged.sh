@@ -3,9 +3,11 @@
 # 2-core CPU: every step is a plan that skips finished runs and resumes interrupted ones from their last
 # epoch, so this script can be killed at any moment and run again (next session) to continue.
 #   bash tools/run-converged.sh            # all steps; JOBS=1 for one run at a time
-# Estimated wall time on the 2-core machine it was planned on (two runs in parallel, one thread each):
-#   CS Table 5 (45 runs) ~2.5 h, CS kernels ~2 min, CS Figure 5 (18 runs) ~1.5 h, MFD (24 runs) ~2 h,
-#   POD (18 runs) ~1.5 h, reports ~1 min: about 7.5 h in all.
+# Wall time on the 2-core Xeon VM it ran on (two runs in parallel, one thread each), measured where done:
+#   CS Table 5 (45 runs) 9.9 h of run time = about 5 h of wall clock, CS kernels ~10 min, CS Figure 5
+#   (18 ResNet18 x1/4 runs of ~20 min) ~3 h; estimated from those: MFD (24 runs) ~4 h, POD (18 runs) ~3 h:
+#   about 15 h in all (the plan of about 7.5 h underestimated the ResNet runs and the BatchNorm-recalibrated
+#   tests of 5,000 images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-2}"

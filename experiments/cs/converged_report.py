@@ -11,7 +11,7 @@ from experiments.common.claims import CLAIM_HEADERS, adjust, claims_table
 from experiments.common.power import min_detectable_effect
 from experiments.common.report import figure_lines, fmt_g, markdown_table, pyplot, save_figure
 from experiments.common.stats import mean_std
-from experiments.training.converged_report import mean_curve
+from experiments.training.converged_report import compute_lines, mean_curve
 
 from .kernels import MEASURES
 from .converged import FLAT_PP, TARGET_BELOW_PP, WINDOW, baseline_of, by_arm, convergence, cs_claims, paired
@@ -120,6 +120,7 @@ def converged_section(group: str, records, out_dir, *, figures: bool = True) -> 
     lines += [f"**Convergence** — criterion: the least-squares slope of the baseline's recalibrated test accuracy "
               f"over the last {WINDOW} epochs is below {FLAT_PP} pp per epoch (mean over seeds).", "",
               markdown_table(rows, headers=["model", "baseline", "seeds", "final slope (pp / epoch)", "flat"]), ""]
+    lines += compute_lines(records)
     # arms table
     rows = []
     for m, a in CONVERGED_ARMS:
@@ -239,7 +240,7 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
     and the paired difference with I = 0, a figure, and the claims."""
     from experiments.common.power import t_interval
     from experiments.common.stats import paired_difference
-    from experiments.training.converged_report import claims_lines, convergence_lines
+    from experiments.training.converged_report import claims_lines, compute_lines, convergence_lines
     from experiments.training.curves import run_numbers
 
     by: dict = {}
@@ -251,7 +252,7 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
              f"{records[0]['summary']['test_size']:,} images, SGD lr {c0['lr']}, batch {c0['batch_size']}, "
              f"{c0['epochs']} epochs; Algorithm 1 with I Adam steps before training; a *rescale twin* starts from "
              "the I = 0 kernels rescaled per layer to the norms Algorithm 1 with that I ends with.", ""]
-    lines += convergence_lines({"I = 0": list(by.get((0, "full"), {}).values())})
+    lines += convergence_lines({"I = 0": list(by.get((0, "full"), {}).values())}) + compute_lines(records)
     base = by.get((0, "full"), {})
     rows = []
     for key in sorted(by, key=lambda k: (k[0], k[1] != "full")):

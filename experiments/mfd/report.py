@@ -20,7 +20,7 @@ from experiments.common.stats import mean_std
 from experiments.training.results import (accuracy_aggregates, accuracy_row, collect, expected_seeds,
                                           group_heading, missing_names)
 
-from experiments.training.converged_report import claims_lines, convergence_lines, curves_figure
+from experiments.training.converged_report import claims_lines, compute_lines, convergence_lines, curves_figure
 
 from .claims import by_lambda, mfd_claims
 from .figures import STAGE_LABELS, map_figures, stats_figures
@@ -217,7 +217,7 @@ def _converged_lines(group, records, out_dir, figures) -> list[str]:
     arms = {("softmax" if lg is None else f"MFD lg λ = {lg:+g}"): [n for _, n in v.values()]
             for lg, v in sorted(by.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))}
     lines = [f"#### Converged-protocol verdicts — group `{group}`", ""]
-    lines += convergence_lines({"softmax": arms.get("softmax", [])})
+    lines += convergence_lines({"softmax": arms.get("softmax", [])}) + compute_lines(records)
     if figures and records:
         lines += figure_lines(curves_figure(arms, out_dir, f"{group}_curves.png", f"MFD, group {group}"))
     return lines + claims_lines(mfd_claims(records, group))

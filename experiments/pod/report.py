@@ -19,7 +19,7 @@ from experiments.common.stats import mean_std
 from experiments.training.results import (accuracy_aggregates, accuracy_row, collect, expected_seeds,
                                           group_heading, missing_names)
 
-from experiments.training.converged_report import claims_lines, convergence_lines, curves_figure
+from experiments.training.converged_report import claims_lines, compute_lines, convergence_lines, curves_figure
 
 from .claims import by_method, pod_claims
 from .spec import (DIMS, EXPERIMENT, GDA_SHRINK, PAPER_TABLE1, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, PROTOCOLS,
@@ -184,7 +184,7 @@ def _converged_lines(group, records, out_dir, figures) -> list[str]:
     arms = {(m if n is None else f"{m} n={n}"): [x for _, x in v.values()]
             for (m, n), v in sorted(by.items(), key=lambda kv: (order[kv[0][0]], kv[0][1] or 0))}
     lines = [f"#### Converged-protocol verdicts — group `{group}`", ""]
-    lines += convergence_lines({"softmax": arms.get("softmax", [])})
+    lines += convergence_lines({"softmax": arms.get("softmax", [])}) + compute_lines(records)
     if figures and records:
         lines += figure_lines(curves_figure(arms, out_dir, f"{group}_curves.png", f"POD, group {group}"))
     return lines + claims_lines(pod_claims(records, group))

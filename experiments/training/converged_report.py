@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common.claims import CLAIM_HEADERS, RULE, adjust, claims_table
-from experiments.common.report import figure_lines, markdown_table, pyplot, save_figure
+from experiments.common.report import markdown_table, pyplot, save_figure
 
 from .curves import FLAT_PP, WINDOW
 
-__all__ = ["convergence_lines", "curves_figure", "claims_lines", "mean_curve"]
+__all__ = ["convergence_lines", "curves_figure", "claims_lines", "mean_curve", "compute_lines"]
 
 
 def mean_curve(runs, key: str = "curve"):
@@ -23,6 +23,22 @@ def mean_curve(runs, key: str = "curve"):
         return None, None
     epochs = sorted(set.intersection(*(set(c) for c in curves)))
     return np.asarray(epochs), np.asarray([[c[e] for e in epochs] for c in curves]) * 100
+
+
+def compute_lines(records) -> list[str]:
+    """``**Compute** — N runs ...``: the training wall time the group's finished runs took, from each result's
+    ``summary.wall_seconds`` (the time of its training loop, summed over resumed calls); no lines when
+    none records it."""
+    secs = [float(r["summary"]["wall_seconds"]) for r in records
+            if (r.get("summary") or {}).get("wall_seconds") is not None]
+    if not secs:
+        return []
+    threads = sorted({(r.get("config") or {}).get("threads") for r in records} - {None})
+    th = f"; {'/'.join(map(str, threads))} thread{'s' if threads != [1] else ''} per run" if threads else ""
+    return [f"**Compute** — {len(secs)} finished runs took {sum(secs) / 3600:.2f} h of training wall time in all "
+            f"(sum over runs; {np.mean(secs) / 60:.1f} min per run on average, {min(secs) / 60:.1f}-"
+            f"{max(secs) / 60:.1f}{th}; with two runs at a time on 2 cores the wall clock is about half the sum).",
+            ""]
 
 
 def convergence_lines(controls: dict) -> list[str]:
