@@ -53,11 +53,25 @@ def pm(mean, std, n, scale: float = 100.0, digits: int = 2) -> str:
     return s + f" (n={n})"
 
 
+def _cell(v):
+    """A pipe inside a cell (``|cos F|``, ``|Δ|``) would end it: escaped, as GitHub markdown reads ``\\|``."""
+    return v.replace("|", "\\|") if isinstance(v, str) else v
+
+
 def markdown_table(rows, headers, *, numparse: bool = True, fmt: str = "github") -> str:
-    """A markdown table (``tabulate``; ``numparse=False`` keeps cells exactly as given)."""
+    """A markdown table (``tabulate``; ``numparse=False`` keeps cells exactly as given); ``|`` in a cell or
+    header is escaped.
+
+    >>> print(markdown_table([["|x|", 1]], ["a", "b"]))
+    | a     |   b |
+    |-------|-----|
+    | \\|x\\| |   1 |
+    """
     from tabulate import tabulate
 
     kw = {} if numparse else {"disable_numparse": True}
+    rows = [[_cell(v) for v in r] for r in rows]
+    headers = [_cell(h) for h in headers] if isinstance(headers, (list, tuple)) else headers
     return tabulate(rows, headers=headers, tablefmt=fmt, **kw)
 
 
