@@ -73,3 +73,34 @@ def test_claims_report_adjusts_over_every_file_and_writes_only_its_out(tmp_path,
     with pytest.raises(SystemExit) as e:
         main(["claims", "report", "--inputs", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o2")])
     assert e.value.code == 2 and "claims[0]" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_claims_report_rewrites_only_the_readme_block(tmp_path, capsys):
+    import dataclasses
+    import json
+
+    from experiments.__main__ import main
+    from experiments.claims.cli import BEGIN, END
+
+    a = [0.80, 0.81, 0.82, 0.79]
+    row = paired_claim("CS", "a claim with |Δ| in it", a, [x + 0.03 for x in a], protocol="p", paper_effect=4.5,
+                       scale=100)
+    (tmp_path / "claims.json").write_text(json.dumps({"claims": [dataclasses.asdict(row)]}))
+    readme = tmp_path / "README.md"
+    head, tail = "# Title\n\nbefore\n", "\nafter, with 1.25 kept\n"
+    readme.write_text(f"{head}{BEGIN}\nold table\n{END}{tail}")
+    argv = ["claims", "report", "--inputs", str(tmp_path / "claims.json"), "--out", str(tmp_path / "out"),
+            "--readme", str(readme)]
+    assert main(argv) == 0
+    text = readme.read_text()
+    assert text.startswith(head + BEGIN + "\n| paper") and text.endswith(END + tail)
+    block = text.split(BEGIN)[1].split(END)[0]
+    assert "old table" not in block and "a claim with \\|Δ\\| in it" in block and "+3.00 pp" in block
+    assert len(block.strip().splitlines()) == 3                                  # header, rule, one row
+    assert main(argv) == 0 and readme.read_text() == text                     # idempotent
+    for bad in (f"{head}no markers{tail}", f"{END}\n{BEGIN}\n", f"{BEGIN}\n{BEGIN}\n{END}\n"):
+        readme.write_text(bad)
+        with pytest.raises(SystemExit) as e:
+            main([*argv[:-1], str(readme)])
+        assert e.value.code == 2 and "--readme" in capsys.readouterr().err
+        assert readme.read_text() == bad

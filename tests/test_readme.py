@@ -102,3 +102,13 @@ def test_no_committed_report_folder_is_mid_commit():
     left = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "reports").rglob("*")
                   if p.name == ".commit-journal.json" or p.name.endswith(".new"))
     assert not left, f"report folders mid-commit (run their report command again): {left}"
+
+
+def test_readme_claims_table_is_the_reports():
+    """The README's claims block is what ``claims report --readme README.md`` writes from reports/claims.json."""
+    from experiments.claims.cli import BEGIN, END, load_claims, readme_block
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == readme_block(load_claims(ROOT / "reports" / "claims.json")).strip(), \
+        "run: python -m experiments claims report --readme README.md"

@@ -4,12 +4,15 @@ Each training report (``cs``, ``mfd``, ``pod`` ``report``) writes the rows it ca
 ``<its out>/claims.json`` (unadjusted). This verb reads those files, applies Holm's adjustment over the whole
 family (every tested row of every file) and re-decides each row by the one rule of
 :mod:`experiments.common.claims`, then writes ``CLAIMS.md`` (and ``claims.json``, the adjusted rows) into
-``--out``. It computes nothing else and reads nothing but the files it is given.
+``--out``. It computes nothing else and reads nothing but the files it is given. With ``--readme FILE`` it
+also rewrites the block of that markdown file between ``<!-- claims:begin -->`` and ``<!-- claims:end -->``
+with the compact table (:func:`readme_block`), so that the README's claims table is the report's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +23,13 @@ from experiments.common.commit import deferred_writes
 from experiments.common.io import read_json, write_json_atomic, write_text_atomic
 from experiments.common.report import markdown_table
 
-__all__ = ["VERBS", "ClaimsReport", "write_claims"]
+__all__ = ["VERBS", "ClaimsReport", "write_claims", "readme_block", "replace_block", "BEGIN", "END"]
 
 DEFAULT_INPUTS = ("reports/cs/claims.json", "reports/mfd/claims.json", "reports/pod/claims.json")
+BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
+#: the columns of the README's compact table
+README_COLUMNS = ["paper", "claim", "paper's number", "ours (paired mean diff.)", "95 % t interval", "Holm p",
+                  "MDE (80 % power)", "n seeds", "verdict"]
 
 
 @dataclass
@@ -32,11 +39,22 @@ class ClaimsReport:
     inputs: typing.List[str] = option(help="claims.json files of the training reports (missing ones are listed "
                                            "as missing)", factory=lambda: list(DEFAULT_INPUTS))
     out: str = option("reports", "directory CLAIMS.md and claims.json are written to")
+    readme: str = option("", "also rewrite the claims block of this markdown file (between "
+                             f"{BEGIN} and {END}); empty: none")
 
     def validate(self):
         if not self.inputs:
             raise UsageError("--inputs: expected at least one claims.json path")
         check_out_dir("out", self.out)
+        if self.readme:
+            try:
+                text = Path(self.readme).read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--readme: cannot read {self.readme!r}: {exc}") from None
+            if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+                raise UsageError(f"--readme: {self.readme!r} must hold one {BEGIN} line followed by one {END} line")
+            if not os.access(self.readme, os.W_OK) or not os.access(Path(self.readme).parent, os.W_OK):
+                raise UsageError(f"--readme: {self.readme!r} cannot be written")
         return self
 
 
@@ -82,13 +100,37 @@ def write_claims(inputs, out_dir) -> Path:
     return path
 
 
+def readme_block(rows: list) -> str:
+    """The compact claims table (:data:`README_COLUMNS`) of adjusted :class:`Claim` rows, as markdown."""
+    idx = [CLAIM_HEADERS.index(c) for c in README_COLUMNS]
+    table = [[r[i] for i in idx] for r in claims_table(rows)]
+    if not table:
+        return "No decidable rows yet: run the converged protocols."
+    return markdown_table(table, headers=README_COLUMNS, numparse=False)
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with what lies between its :data:`BEGIN` and :data:`END` lines replaced by ``block``."""
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{block.rstrip()}\n{END}{tail}"
+
+
 def _report(cfg: ClaimsReport, ctx: dict) -> int:
     try:
         with deferred_writes(cfg.out):                 # CLAIMS.md and claims.json land together
             path = write_claims(cfg.inputs, cfg.out)
     except ValueError as exc:
         raise UsageError(f"--inputs: {exc}") from None
-    (ctx.get("log") or print)(f"claims: {path}")
+    log = ctx.get("log") or print
+    log(f"claims: {path}")
+    if cfg.readme:
+        rows = load_claims(Path(cfg.out) / "claims.json")      # the adjusted rows just written
+        text = Path(cfg.readme).read_text()
+        new = replace_block(text, readme_block(rows))
+        if new != text:
+            write_text_atomic(cfg.readme, new)
+        log(f"claims: the block of {cfg.readme}" + ("" if new != text else " (unchanged)"))
     return 0
 
 
