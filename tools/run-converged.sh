@@ -21,4 +21,4 @@ run mfd run --study lambda --protocol converged --jobs "$JOBS" --no-report
 run pod run --study table6 --protocol converged --jobs "$JOBS" --no-report
 run pod run --study table5 --protocol converged --jobs "$JOBS" --no-report
 for e in cs mfd pod; do run "$e" report; done
-run claims report
+run claims report --readme README.md
