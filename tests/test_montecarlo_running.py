@@ -24,7 +24,7 @@ CASES = [  # objective, optimizer, lr, N, paddings, gram_paddings, iterations
     ("kernel", "adam", 0.1, 2, ("full",), None, 100),        # full padding from the spectra
     ("cs", "sgd", 0.05, 3, ("full",), None, 47),             # 48 steps: exactly one block
     ("cs", "adam", 0.1, 9, ("valid",), None, 96),            # Gram route, 97 steps = 48 + 48 + 1
-    ("cs", "adam", 0.1, 5, ("valid", 0, 1, 2, 3, 4, "same"), 1, 60),   # Gram + edges (the sweep)
+    ("cs", "adam", 0.1, 5, ("valid", 0, 1, 2, 3, 4, "same"), 1, 60),   # Gram + edges (the sweep); 7 > PAD_CHUNK
 ]
 
 
@@ -137,5 +137,10 @@ def test_memory_does_not_grow_with_iterations():
     d = ep.draw_episodes(np.random.SeedSequence([1]), 8, 4)
     sink = running.RunningStats(["sim"], 301)
     ep.run_batched(d.k, d.x, "cs", "sgd", 0.05, 300, ("full",), sink=sink)
-    held = [sink.first, sink.last, sink.finite] + [getattr(sink.moments["sim"], f) for f in ("mx", "m2x", "c")]
+    held = [sink.first, sink.last, sink.finite] + [getattr(c, f) for c in sink.moments["sim"]
+                                                   for f in ("mx", "m2x", "c")]
     assert all(h.shape[0] == 8 for h in held) and sink.curve_rows == []
+
+
+def test_the_sweep_case_spans_several_padding_chunks():
+    assert len(CASES[-1][4]) > running.PAD_CHUNK

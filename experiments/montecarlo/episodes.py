@@ -250,7 +250,7 @@ class _EdgeRecorder:
     the spectra). Cost ~4N² + 6N·nP per episode and step (the Gram route costs 2N² per padding).
     """
 
-    def __init__(self, x: torch.Tensor, n: int, paddings, block: int, chunk: int = 16):
+    def __init__(self, x: torch.Tensor, n: int, paddings, block: int, chunk: int = 8):
         e, m = x.shape
         kw = {"dtype": x.dtype, "device": x.device}
         u = B.feature_patches(x[:, None, :], (n,), d=1)                      # (E, M+N-1, N), a view

@@ -103,6 +103,11 @@ def _pearson(m: _Moments) -> np.ndarray:
     return r.double().cpu().numpy()
 
 
+#: paddings per slice of a block's statistics (the padding sweep of N = 16 has 18: its temporaries of
+#: (b, E, paddings) were the job's peak memory)
+PAD_CHUNK = 6
+
+
 class RunningStats:
     """Sink for :func:`.episodes.run_batched` keeping :class:`.metrics.EpisodeStats` per padding.
 
@@ -140,8 +145,13 @@ class RunningStats:
             ok = torch.isfinite(_abs_max(quad.reshape(b, -1)).view(quad.shape[1:])).all(-1) \
                 & torch.isfinite(obj.amax)[:, None]
             self.finite = ok if self.finite is None else self.finite & ok
+            n_pad = quad.shape[2]
             for m in self.metrics:
-                self.moments[m] = _merge(self.moments[m], _block_moments(obj, _Side(similarity(quad, m))))
+                chunks = self.moments[m] or [None] * len(range(0, n_pad, PAD_CHUNK))
+                for i, j in enumerate(range(0, n_pad, PAD_CHUNK)):   # bounds the (b, E, paddings) temporaries
+                    y = _Side(similarity(quad[:, :, j:j + PAD_CHUNK], m))
+                    chunks[i] = _merge(chunks[i], _block_moments(obj, y))
+                self.moments[m] = chunks
         if self.curve_idx is not None:
             sel = self.curve_idx[(self.curve_idx >= self.t) & (self.curve_idx < self.t + b)] - self.t
             if sel.size:
@@ -155,7 +165,7 @@ class RunningStats:
         finite_k = np.all(np.isfinite(kTn), axis=(1, 2))
         first, last = self.first.double().cpu().numpy(), self.last.double().cpu().numpy()
         fin = self.finite.cpu().numpy()
-        r = {m: _pearson(self.moments[m]) for m in self.metrics}
+        r = {m: np.concatenate([_pearson(c) for c in self.moments[m]], axis=1) for m in self.metrics}
         stats = []
         for j in range(first.shape[1]):
             ok = fin[:, j] & finite_k
