@@ -331,3 +331,19 @@ def test_a_read_only_output_is_refused_before_any_work(tmp_path, capsys):
             main([*MC, "--episodes", "100000", "--out", str(ro / "mc")])
         assert e.value.code == 2 and "--out" in capsys.readouterr().err
         assert time.perf_counter() - t0 < 5 and not any(ro.iterdir())
+
+
+def test_recover_removes_a_journal_killed_while_being_written(tmp_path):
+    from experiments.common.commit import JOURNAL, pending, recover
+    from experiments.common.io import writer_tag
+
+    root = tmp_path / "r"
+    (root / "results").mkdir(parents=True)
+    (root / "REPORT.md").write_text("old")
+    dead = f"{writer_tag().split('-')[0]}-{2 ** 22 + 7}"             # above the default pid_max: never alive
+    torn = root / f".{JOURNAL}.{dead}.ab12cd34.tmp"
+    new = root / f".REPORT.md.commit-{dead}-ab12cd34.new"
+    torn.write_text('{"moves": [')
+    new.write_text("new")
+    assert not recover(root) and not pending(root)
+    assert not torn.exists() and not new.exists() and (root / "REPORT.md").read_text() == "old"

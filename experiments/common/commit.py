@@ -199,7 +199,8 @@ def pending(root) -> bool:
 
 def recover(root) -> bool:
     """Complete the write of ``root`` that a killed process left journaled (roll forward to the new files),
-    and remove the ``.new`` files of writers that died before their journal; True when there was a journal.
+    and remove the ``.new`` files of writers that died before their journal and the temporaries dead writers
+    left in ``root`` (a journal killed mid-write); True when there was a journal.
 
     Raises :class:`WriteError` naming the file when a rename cannot be done (the journal then stays).
     """
@@ -217,6 +218,7 @@ def recover(root) -> bool:
             found = True
     if root.is_dir():
         _remove_stale_new(root)
+        remove_stale_temps(root)                            # e.g. a journal killed while being written
     return found
 
 
