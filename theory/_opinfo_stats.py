@@ -57,6 +57,11 @@ def _pearson_samples(rng, min_channels: int = 1):
     yield Sample((_with_dead(rng.normal(size=(2, 3, 5, 4, 2, 2)), 3, 0, 2, rng),), {"d": 2}, (2, 3), (0,),
                  "d=2 dead channels: one zero, one constant over the batch")
     yield Sample((_with_dead(rng.normal(size=(6, 3)), 1, 2, None, rng),), {"d": 0}, desc="d=0 dead channel")
+    # stored with the channel axis innermost (a channels-last network's stage features): the twin's own layout
+    yield Sample((np.ascontiguousarray(_relu_maps(rng, 6, 4, 5, 7).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),),
+                 {"d": 2}, desc="d=2 channels-last storage (NHWC), b=6 C=4")
+    yield Sample((np.ascontiguousarray(rng.normal(size=(2, 5, 3, 6)).transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2),),
+                 {"d": 1}, (2,), (0,), "d=1 channel axis innermost, leading batch")
     if min_channels <= 1:
         yield Sample((rng.normal(size=(2, 4, 1, 3)),), {"d": 1}, (2,), (0,), "d=1 C=1")
 
