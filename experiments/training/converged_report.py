@@ -37,7 +37,8 @@ def compute_lines(records) -> list[str]:
     th = f"; {'/'.join(map(str, threads))} thread{'s' if threads != [1] else ''} per run" if threads else ""
     return [f"**Compute** — {len(secs)} finished runs took {sum(secs) / 3600:.2f} h of training wall time in all "
             f"(sum over runs; {np.mean(secs) / 60:.1f} min per run on average, {min(secs) / 60:.1f}-"
-            f"{max(secs) / 60:.1f}{th}; with two runs at a time on 2 cores the wall clock is about half the sum).",
+            f"{max(secs) / 60:.1f}{th}; with two runs at a time on 2 cores the wall clock is about half the sum; "
+            "wall time, so it includes any time a run was paused or shared its core).",
             ""]
 
 
