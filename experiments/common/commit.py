@@ -178,9 +178,7 @@ def write_folder_atomic(root, files: dict, *, owned=None) -> list[Path]:
         rel[r] = d if isinstance(d, bytes) else d.encode("utf-8")
     mine = _owned(owned)
     remove_stale_staging(root)
-    if root.is_dir():
-        remove_stale_temps(root)
-    recover(root)
+    recover(root)                                          # also removes dead writers' temporaries in root
     if _swappable(root) and _swap(root, rel, mine):
         return [Path(p) for p in files]
     _journaled(root, rel, mine if owned is not None else None)
