@@ -131,6 +131,20 @@ def activations(draw, *, max_b=6):
     return d, draw(float_arrays((b, c, *spatial)), label="h") + offset
 
 
+@st.composite
+def pooling_inputs(draw, *, max_b=3, max_c=3, max_side=7):
+    """float32 activations ``(b, C, h, w)`` with ``h, w >= 2`` for a 2x2 max-pool: any finite floats, with ties
+    (a small pool of values, so windows repeat them), negatives, zeros, subnormals and huge magnitudes."""
+    b = draw(st.integers(1, max_b), label="b")
+    c = draw(st.integers(1, max_c), label="C")
+    h = draw(st.integers(2, max_side), label="h")
+    w = draw(st.integers(2, max_side), label="w")
+    values = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    pool = draw(st.lists(values, min_size=1, max_size=6), label="value pool")
+    return draw(hnp.arrays(np.float32, (b, c, h, w), elements=st.one_of(values, st.sampled_from(pool))),
+                label="activations")
+
+
 # ---------------------------------------------------------------- Pearson features on a quarter-integer grid
 
 def grid_arrays(shape, lo=-8, hi=8):

@@ -2,6 +2,9 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+
+from tests.strategies import pooling_inputs
 
 from experiments.training.models import (STAGES, PaperCNN, ResNet18, build_model, capture_stages,
                                          count_parameters, cnn1, cnn2)
@@ -17,8 +20,10 @@ def test_table4_layers():
     convs = [x for x in m if isinstance(x, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding, c.stride) for c in convs] == \
         [(3, 64, (3, 3), (2, 2), (1, 1))] + [(64, 64, (3, 3), (2, 2), (1, 1))] * 3
-    assert [type(x).__name__ for x in m][:4] == ["Conv2d", "BatchNorm2d", "LeakyReLU", "MaxPool2d"]
-    assert m[2].negative_slope == 0.2
+    assert [type(x).__name__ for x in m][:4] == ["Conv2d", "BatchNorm2d", "MaxPool2d", "LeakyReLU"]
+    assert m[3].negative_slope == 0.2
+    paper = cnn1(in_channels=3, input_size=32, pool_first=False)
+    assert [type(x).__name__ for x in paper][:4] == ["Conv2d", "BatchNorm2d", "LeakyReLU", "MaxPool2d"]
     assert (m[-1].in_features, m[-1].out_features) == (576, 10)
     assert cnn2(in_channels=3, input_size=32)[-1].in_features == 1152
 
@@ -73,3 +78,36 @@ def test_build_model_dispatch():
     assert build_model("resnet18", in_channels=1, input_size=28, num_classes=10, width=0.5).widths[0] == 32
     with pytest.raises(ValueError, match="model"):
         build_model("vgg", in_channels=1, input_size=28, num_classes=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=pooling_inputs())
+def test_max_pool_commutes_with_leaky_relu_bit_for_bit(x):
+    # max(f(a), f(b)) = f(max(a, b)) for a non-decreasing f, and float rounding keeps 0.2 * x non-decreasing
+    t = torch.from_numpy(x)
+    act, pool = torch.nn.LeakyReLU(0.2), torch.nn.MaxPool2d(2, 2)
+    assert torch.equal(pool(act(t)), act(pool(t)))
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("name", ["cnn1", "cnn2"])
+def test_pooling_first_is_table4s_function_values_and_gradients(name, memory_format):
+    torch.manual_seed(0)
+    kw = dict(width=0.25, in_channels=1, input_size=28)
+    fast = (cnn1 if name == "cnn1" else cnn2)(**kw)
+    paper = (cnn1 if name == "cnn1" else cnn2)(**kw, pool_first=False)
+    assert list(fast.state_dict()) == list(paper.state_dict())        # checkpoints load into either order
+    paper.load_state_dict(fast.state_dict())
+    fast, paper = fast.to(memory_format=memory_format), paper.to(memory_format=memory_format)
+    x = torch.randn(16, 1, 28, 28).contiguous(memory_format=memory_format)
+    for mode in ("train", "eval"):
+        getattr(fast, mode)(), getattr(paper, mode)()
+        outs = [m(x) for m in (fast, paper)]
+        assert torch.equal(outs[0], outs[1]), mode
+        grads = []
+        for m, out in zip((fast, paper), outs):
+            m.zero_grad(set_to_none=True)
+            out.square().sum().backward()
+            grads.append([p.grad for p in m.parameters()])
+        assert all(torch.equal(a, b) for a, b in zip(*grads)), mode
+    assert all(torch.equal(a, b) for a, b in zip(fast.buffers(), paper.buffers()))    # BatchNorm running stats

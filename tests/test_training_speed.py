@@ -277,3 +277,6 @@ def test_bench_train_runs_and_records_every_variant(tmp_path, capsys):
     assert r["models"]["resnet18"]["train_mflop_per_image"] > 0 and r["peak_best"]["float32"]["mm"] > 0
     assert r["optimizer_step"]["resnet18"]["bit_identical_to_loop"]["foreach"] is True
     assert torch.utils.deterministic.fill_uninitialized_memory is True          # restored after the benchmark
+    # the old path's CNN blocks are in Table 4's order (activation, then pooling); the new path pools first
+    kinds = {v: [type(m).__name__ for m in bench.make_trainer("cnn1", v, 1, batch=8).model][2:4] for v in ("old", "new")}
+    assert kinds == {"old": ["LeakyReLU", "MaxPool2d"], "new": ["MaxPool2d", "LeakyReLU"]}

@@ -181,7 +181,8 @@ def write_report(results_dir, out_dir, *, figures: bool = True) -> Path:
              "they are not the same experiment.",
              "* **Models**: CNN1 / CNN2 of Table 4 (`Conv2d(in, w, 3, padding=2)` + BN + LeakyReLU(0.2) + "
              "MaxPool(2, 2), x4, Linear(576 | 1152, 10)): 117,706 / 456,586 parameters on 1x28x28 "
-             "(118,858 / 458,890 on 3x32x32 as in the paper). ResNet18 with the CIFAR stem.",
+             "(118,858 / 458,890 on 3x32x32 as in the paper); computed with the pooling before the LeakyReLU, the "
+             "same function bit for bit. ResNet18 with the CIFAR stem.",
              f"* **Training** (Section 4.2): SGD lr {TABLE5_COMMON['lr']}, momentum {TABLE5_COMMON['momentum']}, "
              f"batch {TABLE5_COMMON['batch_size']}, cross-entropy, no weight decay; Algorithm 1 = I Adam steps "
              "(lr 1e-3) on Σ_j L_CS(K^(j)) over all conv layers before training; Algorithm 2 = loss + β·Σ_j L_CS "
