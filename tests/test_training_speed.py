@@ -103,6 +103,23 @@ def test_channels_last_matches_contiguous_and_is_bit_identical_per_seed(tmp_path
     assert cl["history"][-1]["train_loss"] < cl["history"][1]["train_loss"]
 
 
+@pytest.mark.parametrize("memory_format", ["channels_last", "contiguous"])
+def test_pooling_first_trains_bit_for_bit_like_table4s_order(tmp_path, memory_format):
+    # a whole run (SGD with momentum, Algorithm 2's L_CS term, per-step log) in either block order: the same numbers
+    cfg = _cfg(tmp_path, "fast", memory_format=memory_format, cs_beta=1e-3)
+    fast, rec = _run(cfg)
+    paper = Trainer(dataclasses.replace(cfg, out_dir=str(tmp_path / "paper")), train_data=_data(),
+                    test_data=_data(12, seed=1))
+    seq = paper.model
+    for i in range(len(seq) - 1):                                    # Table 4's order: LeakyReLU, then MaxPool
+        if isinstance(seq[i], torch.nn.MaxPool2d) and isinstance(seq[i + 1], torch.nn.LeakyReLU):
+            seq[i], seq[i + 1] = seq[i + 1], seq[i]
+    assert [type(m).__name__ for m in seq][2:4] == ["LeakyReLU", "MaxPool2d"]
+    ref = paper.run()
+    assert _no_times(rec["history"]) == _no_times(ref["history"]) and rec["steps"] == ref["steps"]
+    assert all(torch.equal(a, b) for a, b in zip(fast.model.state_dict().values(), paper.model.state_dict().values()))
+
+
 def test_skipping_torchs_nan_fill_changes_no_number(tmp_path, monkeypatch):
     """The engine turns off torch's NaN fill of new memory under deterministic algorithms: same bits as with it."""
     runs = {}
