@@ -65,6 +65,10 @@ def test_run_numbers_slope_final_and_steps_to_target():
     n = run_numbers(_rec(0, flat))
     assert n["slope"] == pytest.approx(0.0, abs=1e-9) and n["final_recal"] == pytest.approx(0.70)
     assert n["top_recal"] == pytest.approx(0.70) and n["steps_per_epoch"] == 10
+    assert n["final_sd"] == pytest.approx(0.0, abs=1e-12)
+    # recalibrated every 2 epochs: the final window (epochs 21-40) holds 10 tests alternating 0.6 / 0.8
+    noisy = run_numbers(_rec(0, [0.7] * 20 + [0.8 if e % 4 == 0 else 0.6 for e in range(21, 41)]))
+    assert noisy["final_recal"] == pytest.approx(0.7) and noisy["final_sd"] == pytest.approx((0.1 / 9) ** 0.5)
     rising = [0.5 + 0.002 * e for e in range(1, 41)]               # 0.2 pp / epoch throughout
     assert run_numbers(_rec(0, rising))["slope"] == pytest.approx(0.2, rel=1e-9)
     arms = by_arm([_rec(s, flat) for s in (0, 1)] + [_rec(s, [a + 0.02 for a in flat], cs_init_iters=500)
@@ -126,6 +130,21 @@ def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):
     assert "Figure 5, converged design" in text and "I = 50 rescale twin" in text
     claims = json.loads((rep / "claims.json").read_text())["claims"]
     assert any("beats its rescale control" in c["claim"] and c["n"] == 2 for c in claims)
+
+
+def test_fig5_claims_check_the_top_gain_against_the_final_window_mean():
+    from experiments.cs.converged_report import fig5_claims
+
+    steady = [0.5 + 0.01 * min(e, 10) for e in range(1, 31)]                  # flat at 60 % after epoch 10
+    spiky = [a + (0.05 if e == 24 else 0.0) for e, a in enumerate(steady, start=1)]   # one lucky test: top +5 pp
+    recs = [_rec(s, steady, cs_init_iters=0, cs_init_apply="full") for s in (0, 1, 2)]
+    recs += [_rec(s, spiky, cs_init_iters=50, cs_init_apply="full") for s in (0, 1, 2)]
+    rows = {c.claim: c for c in fig5_claims(recs, "converged")}
+    top = rows["ResNet18: Algorithm 1 with I = 50 raises top test accuracy (Fig. 5)"]
+    mean = rows["ResNet18, I = 50: the gain holds in the mean of the last 20 epochs (not only in the maximum of a "
+                "noisier curve)"]
+    assert top.diff == pytest.approx(5.0) and top.n == 3
+    assert mean.diff == pytest.approx(5.0 / 10) and mean.n == 3     # the one spike, averaged over 10 tests
 
 
 def test_the_final_window_starts_after_the_last_milestone():

@@ -10,6 +10,8 @@ Per run (accuracies as fractions):
   epochs, or those after the last learning-rate milestone if it falls inside them: :func:`window_of`);
 * ``slope`` — the least-squares slope of the recalibrated test accuracy over the final window, in pp per
   epoch: a baseline is *flat* (converged) when it is below :data:`FLAT_PP`;
+* ``final_sd`` — the standard deviation (``ddof=1``) of the recalibrated test accuracies in the final window:
+  how noisy the curve is where it should be flat (the best epoch of a noisier curve is higher by chance);
 * ``curve`` / ``curve_plain`` — ``[(epoch, accuracy)]`` of the recalibrated and plain tests.
 
 :func:`steps_to` gives the SGD steps until a curve first reaches a target (the "converges faster" claims).
@@ -70,6 +72,7 @@ def run_numbers(rec: dict, window: int | None = None) -> dict:
     return {"seed": rec["config"]["seed"], "top": rec["summary"].get("best_test_acc"),
             "top_recal": max((a for _, a in recal), default=None),
             "final_recal": float(np.mean([a for _, a in tail])) if tail else None,
+            "final_sd": float(np.std([a for _, a in tail], ddof=1)) if len(tail) > 1 else None,
             "final_plain": mean("test_acc"), "final_train": mean("train_acc"), "slope": slope_pp(tail),
             "epochs": last, "window": window, "steps_per_epoch": max(1, math.ceil(rec["summary"]["train_size"] / rec["config"]["batch_size"])),
             "curve": recal, "curve_plain": [(r["epoch"], r["test_acc"]) for r in h],
