@@ -277,10 +277,12 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
                      _pct(np.mean([n["top_recal"] for n in runs.values()])),
                      _pct(np.mean([n["final_recal"] for n in runs.values() if n["final_recal"] is not None] or [np.nan])),
                      _pct(np.mean([n["final_sd"] for n in runs.values() if n["final_sd"] is not None] or [np.nan])),
+                     _pct(np.mean([n["final_train"] for n in runs.values() if n["final_train"] is not None] or [np.nan])),
                      dtxt, fmt_g(np.mean([n["knorm0"] for n in runs.values()]))])
     lines += [markdown_table(rows, headers=["arm", "seeds", "top test (plain)", "top, recalibrated",
                                             f"final {WINDOW} ep., recalibrated",
                                             f"SD within the final {WINDOW} ep. (pp, mean over seeds)",
+                                            f"final {WINDOW} ep., train accuracy",
                                             "Δ top recal. vs I = 0 (paired, 95 % t interval)",
                                             "mean kernel norm at start"], numparse=False), ""]
     if figures and records:
