@@ -3,11 +3,11 @@
 # 2-core CPU: every step is a plan that skips finished runs and resumes interrupted ones from their last
 # epoch, so this script can be killed at any moment and run again (next session) to continue.
 #   bash tools/run-converged.sh            # all steps; JOBS=1 for one run at a time
-# Wall time on the 2-core Xeon VM it ran on (two runs in parallel, one thread each), measured where done:
-#   CS Table 5 (45 runs) 9.9 h of run time = about 5 h of wall clock, CS kernels ~10 min, CS Figure 5
-#   (18 ResNet18 x1/4 runs of ~20 min) ~3 h; estimated from those: MFD (24 runs) ~4 h, POD (18 runs) ~3 h:
-#   about 15 h in all (the plan of about 7.5 h underestimated the ResNet runs and the BatchNorm-recalibrated
-#   tests of 5,000 images).
+# Wall time on the 2-core Xeon VM it ran on (two runs in parallel, one thread each), from the run times measured:
+#   CS Table 5 (45 runs) 9.87 h of run time = about 5 h of wall clock, CS kernels ~10 min, CS Figure 5
+#   (18 ResNet18 x1/4 runs) 5.36 h = about 2.7 h, MFD (24 runs, 11.5 min each) about 2.3 h, POD (18 runs,
+#   estimated at the MFD runs' time) about 1.7 h: about 12 h in all (the plan of about 7.5 h underestimated
+#   the ResNet runs and the BatchNorm-recalibrated tests of 5,000 images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-2}"
