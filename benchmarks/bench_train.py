@@ -10,7 +10,7 @@ Variants, each a :class:`experiments.training.engine.Trainer` timed on its own t
 (``_train_epoch``: loader, forward, losses, backward, optimiser step, step log) over ``--steps`` batches:
 
 * ``old``: the engine's default before the speed settings: ``memory_format='contiguous'``, fp32, CNN blocks in
-  Table 4's order (LeakyReLU before MaxPool; :func:`table4_order`), and torch's
+  Table 4's order (LeakyReLU before MaxPool; :func:`experiments.training.models.table4_order`), and torch's
   NaN fill of new tensors under deterministic algorithms (``torch.utils.deterministic.fill_uninitialized_memory``,
   which the engine now turns off: :data:`experiments.training.engine.FILL_UNINITIALIZED_MEMORY`); the numbers
   are bit-identical to that path's; the allocator tuning on, as the CLI applied it then;
@@ -54,6 +54,7 @@ from experiments.mfd.spec import COMMON as MFD_COMMON
 from experiments.training import engine
 from experiments.training.data import ImageData
 from experiments.training.engine import TrainConfig, Trainer, load_split
+from experiments.training.models import table4_order
 
 VARIANTS = {"old": dict(memory_format="contiguous", precision="fp32"),
             "new": dict(memory_format="channels_last", precision="fp32"),
@@ -99,15 +100,6 @@ def make_trainer(model: str, variant: str, steps: int, batch: int | None = None)
     if variant == "old":
         table4_order(tr.model)
     return tr
-
-
-def table4_order(net: torch.nn.Module) -> None:
-    """Put each CNN block's activation back before its pooling (Table 4's order, the previous path) in place;
-    the default :class:`experiments.training.models.PaperCNN` pools first (the same function)."""
-    if isinstance(net, torch.nn.Sequential):
-        for i in range(len(net) - 1):
-            if isinstance(net[i], torch.nn.MaxPool2d) and isinstance(net[i + 1], torch.nn.LeakyReLU):
-                net[i], net[i + 1] = net[i + 1], net[i]
 
 
 def time_variant(tr: Trainer, variant: str) -> tuple[float, float]:

@@ -23,7 +23,7 @@ from experiments.pod.model import PODConfig, PODTrainer
 from experiments.training import engine
 from experiments.training.data import ImageData, TensorLoader
 from experiments.training.engine import LEGACY_DEFAULTS, TrainConfig, Trainer
-from experiments.training.models import STAGES, build_model
+from experiments.training.models import STAGES, build_model, table4_order
 from experiments.training.runs import Run, TrainPlan, identity
 
 TIME_KEYS = {"epoch_seconds", "wall_seconds"}
@@ -111,9 +111,7 @@ def test_pooling_first_trains_bit_for_bit_like_table4s_order(tmp_path, memory_fo
     paper = Trainer(dataclasses.replace(cfg, out_dir=str(tmp_path / "paper")), train_data=_data(),
                     test_data=_data(12, seed=1))
     seq = paper.model
-    for i in range(len(seq) - 1):                                    # Table 4's order: LeakyReLU, then MaxPool
-        if isinstance(seq[i], torch.nn.MaxPool2d) and isinstance(seq[i + 1], torch.nn.LeakyReLU):
-            seq[i], seq[i + 1] = seq[i + 1], seq[i]
+    table4_order(seq)                                                # Table 4's order: LeakyReLU, then MaxPool
     assert [type(m).__name__ for m in seq][2:4] == ["LeakyReLU", "MaxPool2d"]
     ref = paper.run()
     assert _no_times(rec["history"]) == _no_times(ref["history"]) and rec["steps"] == ref["steps"]

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 __all__ = ["PaperCNN", "cnn1", "cnn2", "ResNet18", "resnet18", "build_model", "count_parameters",
-           "capture_stages", "STAGES", "MODELS"]
+           "capture_stages", "table4_order", "STAGES", "MODELS"]
 
 STAGES = ("stage0", "stage1", "stage2", "stage3", "stage4")
 
@@ -70,6 +70,15 @@ class PaperCNN(nn.Sequential):
                 raise ValueError(f"input_size: {input_size} is too small for {blocks} blocks")
         self.features_shape = (width, h, w)
         super().__init__(*layers, nn.Flatten(), nn.Linear(width * h * w, num_classes))
+
+
+def table4_order(net: nn.Module) -> None:
+    """Put each block's LeakyReLU back before its MaxPool2d in place (Table 4's order; the same function as the
+    default :class:`PaperCNN`, which pools first); a no-op on other networks."""
+    if isinstance(net, nn.Sequential):
+        for i in range(len(net) - 1):
+            if isinstance(net[i], nn.MaxPool2d) and isinstance(net[i + 1], nn.LeakyReLU):
+                net[i], net[i + 1] = net[i + 1], net[i]
 
 
 def _scaled(channels: int, width: float) -> int:
