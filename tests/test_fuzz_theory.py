@@ -314,7 +314,7 @@ def test_model_conv_similarity_refuses_bad_options_and_is_scale_invariant_when_n
             for p in net.parameters():
                 p.mul_(factor)
         got = fn(net, normalized=True)
-        assert float(got) == pytest.approx(float(want), rel=1e-4)
+        assert float(got.detach()) == pytest.approx(float(want.detach()), rel=1e-4)
         return
     status, out = _call(fn, [net], {key: bad[key]})
     assert status == "raised", f"model_conv_similarity({key}={bad[key]!r}) accepted it"

@@ -7,6 +7,8 @@ exactly orthogonal as vectors whose full-padding feature maps on U(0, 1) inputs 
 the registry's error inputs (tests/test_errors.py).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ import theory.batched as B
 from theory import reference as R
 from theory.batched import orthogonality as BO
 from theory.reference import orthogonality as RO
+from theory.reference import variants as RV
 from theory.registry import REGISTRY
 from tests.strategies import (FLOATS, activations, float_arrays, kernel_pairs_with_cosine, kernel_shapes,
                               orthonormal_rows, spatial_ranks, weights)
@@ -216,6 +219,20 @@ def test_public_ocnn_padding_at_stride_2_misplaces_the_identity():
     ct = out.shape[-1] // 2
     target[:, :, ct, ct] = torch.eye(s, dtype=out.dtype)
     assert float(torch.norm(out - target)) == pytest.approx(np.sqrt(s))
+
+
+@pytest.mark.parametrize("fn", [R.ocnn_orthogonality, RV.ocnn_orthogonality_public], ids=["paper", "public"])
+@pytest.mark.parametrize("scale", [1e150, 1e200])
+def test_ocnn_overflow_is_a_named_error(fn, scale):
+    """Kernels of norm ~1e150 square past float64 (Z ~ 1e300, Z² ~ 1e600): a ValueError naming ``weight``,
+    not a bare OverflowError from squaring a Python float, and no RuntimeWarning. At scale 1 the same
+    call is finite."""
+    w = np.random.default_rng(0).normal(size=(2, 1, 3))
+    assert np.isfinite(fn(w, 1, d=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="weight: the result overflows float64"):
+            fn(w * scale, 1, d=1)
 
 
 # ---------------------------------------------------------------- OrthoReg

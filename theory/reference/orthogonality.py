@@ -165,16 +165,18 @@ def soft_orthogonality(weight, *, d: int) -> float:
     return finite("weight", float(sum((np.sum(f[i] * f[j]) - (i == j)) ** 2 for i in range(s) for j in range(s))))
 
 
-def _lagged_inner(a: np.ndarray, b: np.ndarray, lag) -> float:
-    """``Σ_c Σ_m a[c][m]·b[c][m+n]`` over the overlap (zero outside the kernels), one lag ``n``."""
+def _lagged_inner(a: np.ndarray, b: np.ndarray, lag) -> np.float64:
+    """``Σ_c Σ_m a[c][m]·b[c][m+n]`` over the overlap (zero outside the kernels), one lag ``n``. A NumPy
+    float, not a Python one: squaring a Python float past float64's range raises a bare OverflowError,
+    NumPy's gives inf, which the caller's :func:`finite` turns into a named error."""
     sa, sb = [], []
     for n, size in zip(lag, a.shape[1:]):
         lo, hi = max(0, -n), min(size, size - n)         # m and m+n both in [0, size)
         if lo >= hi:
-            return 0.0
+            return np.float64(0.0)
         sa.append(slice(lo, hi))
         sb.append(slice(lo + n, hi + n))
-    return float(np.sum(a[(slice(None), *sa)] * b[(slice(None), *sb)]))
+    return np.sum(a[(slice(None), *sa)] * b[(slice(None), *sb)], dtype=np.float64)
 
 
 def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
@@ -255,7 +257,8 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
         for i in range(s):
             for j in range(s):
                 target = 1.0 if (centre and i == j) else 0.0
-                total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
+                with np.errstate(over="ignore", invalid="ignore"):     # inf -> named error below
+                    total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
     return finite("weight", float(total))
 
 

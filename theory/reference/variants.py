@@ -40,6 +40,7 @@ import itertools
 import math
 
 from .correlations import kernel_crosscorrelation
+from ._arrays import finite
 from .orthogonality import _lagged_inner, _weight
 from .pearson import _centred_channels, _check_channels, _dead, _features, _offdiagonal
 from .pedcc import sc_loss
@@ -204,8 +205,9 @@ def ocnn_orthogonality_public(weight, stride=1, *, d: int) -> float:
         for i in range(s):
             for j in range(s):
                 target = 1.0 if (at_centre and i == j) else 0.0
-                total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
-    return float(math.sqrt(total))
+                with np.errstate(over="ignore", invalid="ignore"):     # inf -> named error below
+                    total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
+    return finite("weight", float(np.sqrt(total)))
 
 
 def orthoreg_pair_weight_port(cosines, lam: float = 10.0) -> np.ndarray:
