@@ -132,6 +132,37 @@ def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):
     assert any("beats its rescale control" in c["claim"] and c["n"] == 2 for c in claims)
 
 
+def test_fig5_with_a_learning_rate_step_is_its_own_group_and_claims(tmp_path):
+    """``--lr-milestones`` (with a tag) trains with the step (the learning rate falls tenfold after the
+    milestone, seen in the logged rates), and its claims name the schedule, so that they cannot be read as
+    the constant-lr protocol's rows in one claims table."""
+    data = tmp_path / "fm"
+    write_fashion_mnist(data, 4, 2)
+    out, runs, rep = tmp_path / "out", tmp_path / "runs", tmp_path / "rep"
+    assert main(["cs", "run", "--study", "fig5", "--protocol", "converged", "--iters", "0", "50", "--seeds", "0", "1",
+                 "--epochs", "2", "--lr-milestones", "1", "--train-per-class", "4", "--test-per-class", "2",
+                 "--width", "0.125", "--tag", "step", "--out", str(out), "--runs-dir", str(runs), "--data-root",
+                 str(data), "--no-progress", "--no-report"]) == 0
+    rec = json.loads((out / "results" / "converged-step" / "fig5" / "resnet18-I50-s0.json").read_text())
+    assert rec["config"]["lr_milestones"] == [1] and rec["config"]["lr"] == 0.01
+    lrs = [h["lr"] for h in rec["history"] if h.get("lr") is not None]
+    assert lrs and lrs[-1] == pytest.approx(0.001), rec["history"][-1]
+    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
+    text = (rep / "REPORT.md").read_text()
+    assert "SGD lr 0.01 (lr ×0.1 after epoch 1)" in text
+    claims = json.loads((rep / "claims.json").read_text())["claims"]
+    assert claims and all(c["claim"].startswith("ResNet18 (lr ×0.1 after epoch 1)") for c in claims)
+    assert {c["protocol"] for c in claims} == {"converged-step"}
+
+
+@pytest.mark.parametrize("ms,match", [(["5", "3"], "increasing"), (["0"], "--lr-milestones: expected an integer >= 1"), (["2", "2"], "increasing")])
+def test_fig5_lr_milestones_are_checked(ms, match):
+    with pytest.raises(UsageError, match=match):
+        CSPlan(study="fig5", protocol="converged", lr_milestones=[int(m) for m in ms], tag="t").validate()
+    with pytest.raises(UsageError, match="--lr-milestones"):
+        CSPlan(study="table5", lr_milestones=[3]).validate()
+
+
 def test_fig5_claims_check_the_top_gain_against_the_final_window_mean():
     from experiments.cs.converged_report import fig5_claims
 

@@ -335,6 +335,7 @@ def test_train_per_class_zero_is_refused_everywhere(work, no_work, capsys):
     (["cs", "run", "--methods", "alg1", "--init-iters", "5"], "--init-iters"),
     (["cs", "run", "--methods", "alg2", "--beta", "0.5"], "--beta"),
     (["cs", "run", "--study", "fig5", "--width", "0.5"], "--width"),
+    (["cs", "run", "--study", "fig5", "--lr-milestones", "2"], "--lr-milestones"),
     (["mfd", "run", "--width", "0.5"], "--width"),
     (["mfd", "run", "--bn-recal-batches", "3"], "--bn-recal-batches"),
     (["pod", "run", "--pod-lambda", "2"], "--pod-lambda"),

@@ -7,7 +7,9 @@
 #   CS Table 5 (45 runs) 9.87 h of run time = about 5 h of wall clock, CS kernels ~10 min, CS Figure 5
 #   (18 ResNet18 x1/4 runs) 5.36 h = about 2.7 h, MFD (24 runs, 11.5 min each) about 2.3 h, POD (18 runs,
 #   estimated at the MFD runs' time) about 1.7 h: about 12 h in all (the plan of about 7.5 h underestimated
-#   the ResNet runs and the BatchNorm-recalibrated tests of 5,000 images).
+#   the ResNet runs and the BatchNorm-recalibrated tests of 5,000 images). Then, beyond that design, Figure 5
+#   again with lr/10 after epoch 20 (group converged-step: I = 0, 50, 200 and the two rescale twins, 15 runs,
+#   about 2.2 h at Figure 5's run time), the protocol that can decide Figure 5's final-window claim.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-2}"
@@ -20,5 +22,6 @@ run mfd run --study compare --protocol converged --jobs "$JOBS" --no-report
 run mfd run --study lambda --protocol converged --jobs "$JOBS" --no-report
 run pod run --study table6 --protocol converged --jobs "$JOBS" --no-report
 run pod run --study table5 --protocol converged --jobs "$JOBS" --no-report
+run cs run --study fig5 --protocol converged --tag step --lr-milestones 20 --iters 0 50 200 --jobs "$JOBS" --no-report
 for e in cs mfd pod; do run "$e" report; done
 run claims report --readme README.md

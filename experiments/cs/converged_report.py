@@ -208,6 +208,14 @@ def _fig5_key(cfg) -> tuple:
     return int(cfg["cs_init_iters"]), cfg.get("cs_init_apply", "full")
 
 
+def _schedule(config: dict) -> str:
+    """`` (lr/10 after epoch 20)`` for a run with learning-rate milestones, ``""`` for the paper's constant lr."""
+    ms = [int(m) for m in config.get("lr_milestones") or []]
+    if not ms:
+        return ""
+    return f" (lr ×{config.get('lr_gamma', 0.1):g} after epoch{'s' if len(ms) > 1 else ''} {', '.join(map(str, ms))})"
+
+
 def fig5_claims(records, group: str) -> list:
     """Figure 5's claims on a converged group (paired by seed with I = 0, and each rescale twin with its I)."""
     from experiments.common.claims import paired_claim
@@ -222,20 +230,21 @@ def fig5_claims(records, group: str) -> list:
         seeds = [s for s in seeds if by[a][s][key] is not None and by[b][s][key] is not None]
         return [by[a][s][key] for s in seeds], [by[b][s][key] for s in seeds]
 
+    net = "ResNet18" + _schedule(records[0]["config"] if records else {})
     rows = []
     for i in sorted({k[0] for k in by if k[0] > 0 and k[1] == "full"}):
         x, y = pair((0, "full"), (i, "full"))
         if x:
-            rows.append(paired_claim("CS", f"ResNet18: Algorithm 1 with I = {i} raises top test accuracy (Fig. 5)", x, y,
+            rows.append(paired_claim("CS", f"{net}: Algorithm 1 with I = {i} raises top test accuracy (Fig. 5)", x, y,
                                      protocol=group, scale=100, paper_text="gain, mostly for I < 60"))
         x, y = pair((0, "full"), (i, "full"), "final_recal")
         if x:
-            rows.append(paired_claim("CS", f"ResNet18, I = {i}: the gain holds in the mean of the last {WINDOW} epochs "
+            rows.append(paired_claim("CS", f"{net}, I = {i}: the gain holds in the mean of the last {WINDOW} epochs "
                                      "(not only in the maximum of a noisier curve)", x, y, protocol=group, scale=100,
                                      paper_text="gain (top, Fig. 5)"))
         x, y = pair((i, "norms"), (i, "full"))
         if x:
-            rows.append(paired_claim("CS", f"ResNet18, I = {i}: Algorithm 1 beats its rescale control (the gain is "
+            rows.append(paired_claim("CS", f"{net}, I = {i}: Algorithm 1 beats its rescale control (the gain is "
                                      "decorrelation, not shrinking)", x, y, protocol=group, scale=100,
                                      paper_text="implied"))
     return rows
@@ -255,7 +264,7 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
     c0 = records[0]["config"]
     lines = [f"### Figure 5, converged design — group `{group}`", "",
              f"ResNet18 width ×{c0['width']:g}, {records[0]['summary']['train_size']:,} / "
-             f"{records[0]['summary']['test_size']:,} images, SGD lr {c0['lr']}, batch {c0['batch_size']}, "
+             f"{records[0]['summary']['test_size']:,} images, SGD lr {c0['lr']}{_schedule(c0)}, batch {c0['batch_size']}, "
              f"{c0['epochs']} epochs; Algorithm 1 with I Adam steps before training; a *rescale twin* starts from "
              "the I = 0 kernels rescaled per layer to the norms Algorithm 1 with that I ends with.", ""]
     lines += convergence_lines({"I = 0": list(by.get((0, "full"), {}).values())}) + compute_lines(records)

@@ -51,8 +51,8 @@ def fig5_runs(opts) -> list:
     """One run per (I, seed) of the Figure 5 analogue (ResNet18, Algorithm 1), and under a protocol with
     ``rescale_iters`` (``converged``) a rescale twin per such I (the initial kernels at the per-layer norms
     Algorithm 1 with that I ends with), seed by seed."""
-    p, seeds = protocol_fields(PROTOCOLS, opts.protocol, "fig5", {**_overrides(opts), "width": opts.width},
-                               opts.seeds)
+    p, seeds = protocol_fields(PROTOCOLS, opts.protocol, "fig5", {**_overrides(opts), "width": opts.width,
+                                                                  "lr_milestones": opts.lr_milestones}, opts.seeds)
     iters = list(opts.iters) if opts.iters is not None else list(p.pop("iters", FIG5_ITERS))
     p.pop("iters", None)
     twins = [i for i in p.pop("rescale_iters", ()) if i in iters]

@@ -102,7 +102,7 @@ PROTOCOLS = {
 STUDIES = {"table5": "Table 5 + Figures 1-3 analogue: CNN1, CNN2 x baseline / Algorithm 1 / Algorithm 2",
            "fig5": "Figure 5 analogue: ResNet18 top test accuracy vs Algorithm 1's I"}
 _TABLE5_ONLY = ("models", "methods", "init_iters", "beta")
-_FIG5_ONLY = ("iters", "width")
+_FIG5_ONLY = ("iters", "width", "lr_milestones")
 
 
 @dataclass
@@ -122,6 +122,9 @@ class CSPlan(StudyOptions):
     iters: typing.Optional[typing.List[int]] = option(None, "fig5: the values of I (none: the protocol's; quick "
                                                       "and paper: " + ", ".join(map(str, FIG5_ITERS)) + ")")
     width: typing.Optional[float] = option(None, "fig5: ResNet18 width multiplier (none: the protocol's)")
+    lr_milestones: typing.Optional[typing.List[int]] = option(
+        None, "fig5: epochs after which lr *= 0.1 (none: the protocol's, which keep the paper's constant lr; "
+        "other values need a --tag, e.g. --tag step)")
 
     def validate(self):
         super().validate()
@@ -143,6 +146,10 @@ class CSPlan(StudyOptions):
                 raise UsageError("--iters: expected at least one value")
             self.iters = [check_int("iters", i, 0) for i in self.iters]
         check_number("width", self.width, none_ok=True)
+        if self.lr_milestones is not None:
+            self.lr_milestones = [check_int("lr_milestones", m, 1) for m in self.lr_milestones]
+            if self.lr_milestones != sorted(set(self.lr_milestones)):
+                raise UsageError(f"--lr-milestones: expected increasing epochs, got {self.lr_milestones}")
         return self
 
 
