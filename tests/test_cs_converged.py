@@ -153,6 +153,9 @@ def test_fig5_with_a_learning_rate_step_is_its_own_group_and_claims(tmp_path):
     claims = json.loads((rep / "claims.json").read_text())["claims"]
     assert claims and all(c["claim"].startswith("ResNet18 (lr ×0.1 after epoch 1)") for c in claims)
     assert {c["protocol"] for c in claims} == {"converged-step"}
+    # the final window starts after the milestone: 1 epoch here, not the constant-lr protocol's 20
+    assert any("the mean of the last 1 epochs" in c["claim"] for c in claims)
+    assert "final 1 ep., recalibrated" in text and "final 20 ep." not in text
 
 
 @pytest.mark.parametrize("ms,match", [(["5", "3"], "increasing"), (["0"], "--lr-milestones: expected an integer >= 1"), (["2", "2"], "increasing")])

@@ -209,11 +209,19 @@ def _fig5_key(cfg) -> tuple:
 
 
 def _schedule(config: dict) -> str:
-    """`` (lr/10 after epoch 20)`` for a run with learning-rate milestones, ``""`` for the paper's constant lr."""
+    """`` (lr ×0.1 after epoch 20)`` for a run with learning-rate milestones, ``""`` for the paper's constant lr."""
     ms = [int(m) for m in config.get("lr_milestones") or []]
     if not ms:
         return ""
     return f" (lr ×{config.get('lr_gamma', 0.1):g} after epoch{'s' if len(ms) > 1 else ''} {', '.join(map(str, ms))})"
+
+
+def _window(records) -> int:
+    """The final window of a Figure 5 group's runs (:func:`~experiments.training.curves.window_of`)."""
+    from experiments.training.curves import window_of
+
+    c = records[0]["config"] if records else {}
+    return window_of(c, int(c.get("epochs") or 0)) if c.get("epochs") else WINDOW
 
 
 def fig5_claims(records, group: str) -> list:
@@ -231,6 +239,7 @@ def fig5_claims(records, group: str) -> list:
         return [by[a][s][key] for s in seeds], [by[b][s][key] for s in seeds]
 
     net = "ResNet18" + _schedule(records[0]["config"] if records else {})
+    win = _window(records)
     rows = []
     for i in sorted({k[0] for k in by if k[0] > 0 and k[1] == "full"}):
         x, y = pair((0, "full"), (i, "full"))
@@ -239,7 +248,7 @@ def fig5_claims(records, group: str) -> list:
                                      protocol=group, scale=100, paper_text="gain, mostly for I < 60"))
         x, y = pair((0, "full"), (i, "full"), "final_recal")
         if x:
-            rows.append(paired_claim("CS", f"{net}, I = {i}: the gain holds in the mean of the last {WINDOW} epochs "
+            rows.append(paired_claim("CS", f"{net}, I = {i}: the gain holds in the mean of the last {win} epochs "
                                      "(not only in the maximum of a noisier curve)", x, y, protocol=group, scale=100,
                                      paper_text="gain (top, Fig. 5)"))
         x, y = pair((i, "norms"), (i, "full"))
@@ -262,6 +271,7 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
     for r in records:
         by.setdefault(_fig5_key(r["config"]), {})[r["config"]["seed"]] = run_numbers(r)
     c0 = records[0]["config"]
+    win = _window(records)
     lines = [f"### Figure 5, converged design — group `{group}`", "",
              f"ResNet18 width ×{c0['width']:g}, {records[0]['summary']['train_size']:,} / "
              f"{records[0]['summary']['test_size']:,} images, SGD lr {c0['lr']}{_schedule(c0)}, batch {c0['batch_size']}, "
@@ -289,16 +299,16 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
                      _pct(np.mean([n["final_train"] for n in runs.values() if n["final_train"] is not None] or [np.nan])),
                      dtxt, fmt_g(np.mean([n["knorm0"] for n in runs.values()]))])
     lines += [markdown_table(rows, headers=["arm", "seeds", "top test (plain)", "top, recalibrated",
-                                            f"final {WINDOW} ep., recalibrated",
-                                            f"SD within the final {WINDOW} ep. (pp, mean over seeds)",
-                                            f"final {WINDOW} ep., train accuracy",
+                                            f"final {win} ep., recalibrated",
+                                            f"SD within the final {win} ep. (pp, mean over seeds)",
+                                            f"final {win} ep., train accuracy",
                                             "Δ top recal. vs I = 0 (paired, 95 % t interval)",
                                             "mean kernel norm at start"], numparse=False), ""]
     if figures and records:
         plt = pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
         for ax, key, title in ((axes[0], "top_recal", "best epoch"),
-                               (axes[1], "final_recal", f"mean of the final {WINDOW} epochs")):
+                               (axes[1], "final_recal", f"mean of the final {win} epochs")):
             for apply, style, lab in (("full", "o-", "Algorithm 1"), ("norms", "s", "rescale twin")):
                 keys = sorted(k for k in by if k[1] == apply)
                 vals = {k: [n[key] for n in by[k].values() if n[key] is not None] for k in keys}
@@ -315,6 +325,6 @@ def fig5_section(group: str, records, out_dir, *, figures: bool = True) -> list[
         axes[0].legend(fontsize=8)
         name = save_figure(fig, Path(out_dir) / "figures", f"{group}_fig5_converged.png")
         lines += figure_lines([(f"Figure 5, converged: recalibrated test accuracy vs I, at the best epoch (left) and "
-                                f"averaged over the final {WINDOW} epochs (right), mean ± SD over seeds; squares: "
+                                f"averaged over the final {win} epochs (right), mean ± SD over seeds; squares: "
                                 "rescale twins.", name)])
     return lines + claims_lines(fig5_claims(records, group))
