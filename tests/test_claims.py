@@ -25,6 +25,23 @@ def test_decision_rule(claim, want):
     assert decide(claim) == want
 
 
+def _r(reached, sign=-1):
+    return Claim("P", "steps", "proto", n=reached[2], unit="steps", sign=sign, reached=reached)
+
+
+@pytest.mark.parametrize("claim,want", [
+    (_r((6, 0, 6)), "not supported"),          # "fewer steps": every control run got there, no treatment run did
+    (_r((0, 6, 6)), "supported"),              # only the treatment runs got there
+    (_r((6, 0, 6), sign=1), "supported"),      # "more steps" claimed: the treatment never arriving is more
+    (_r((5, 0, 6)), "undecided at this power"),  # one control run did not arrive either: no clean split
+    (_r((0, 0, 6)), "undecided at this power"),
+    (_r((0, 0, 0)), "undecided at this power"),
+])
+def test_a_target_one_arm_never_reaches_decides_without_a_test(claim, want):
+    assert decide(claim) == want
+    assert adjust([claim])[0].verdict == want            # Holm's re-decision keeps it (no p-value to adjust)
+
+
 def test_paired_claim_numbers_and_adjustment():
     a = [0.80, 0.81, 0.82, 0.79]
     b = [0.83, 0.845, 0.85, 0.815]

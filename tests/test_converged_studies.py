@@ -38,3 +38,31 @@ def test_converged_study_end_to_end(tmp_path, exp, study, names):
     assert (rep / "figures" / "converged-ci_curves.png").stat().st_size > 1000
     assert main(["claims", "report", "--inputs", str(rep / "claims.json"), "--out", str(tmp_path / "all")]) == 0
     assert len(json.loads((tmp_path / "all" / "claims.json").read_text())["claims"]) == len(claims)
+
+
+def _pod_rec(seed, accs, **method):
+    hist = [{"epoch": 0, "test_acc": None, "test_acc_recal": None, "train_acc": None}]
+    hist += [{"epoch": e, "test_acc": a, "test_acc_recal": a, "train_acc": a} for e, a in enumerate(accs, start=1)]
+    return {"status": "done", "config": {"seed": seed, "batch_size": 128, "feature_dim": 256, **method},
+            "summary": {"best_test_acc": max(accs), "train_size": 1280, "wall_seconds": 1.0}, "history": hist}
+
+
+def test_pod_converges_faster_is_decided_when_pod_never_reaches_the_target():
+    """Softmax flattens at 85 %, POD at 80 %: no POD run reaches softmax's final − 1 pp, so there are no paired
+    steps to test. The row is still there, "not supported", with the counts, instead of missing from the table."""
+    from experiments.common.claims import adjust
+    from experiments.pod.claims import pod_claims
+
+    soft = [min(0.85, 0.5 + 0.05 * e) for e in range(1, 41)]
+    pod = [min(0.80, 0.5 + 0.05 * e) for e in range(1, 41)]
+    recs = [_pod_rec(s, soft, head="softmax", loss="ce") for s in range(3)]
+    recs += [_pod_rec(s, pod, head="pedcc", loss="pod") for s in range(3)]
+    rows = {c.claim.split(":")[0]: c for c in adjust(pod_claims(recs, "converged"))}
+    c = rows["POD converges faster"]
+    assert c.verdict == "not supported" and c.diff is None and c.n == 3
+    assert c.note == "softmax reached it in 3 of 3 runs, POD in 0"
+    # when POD does get there (later), the row is the paired test, as before
+    late = [min(0.85, 0.5 + 0.03 * e) for e in range(1, 41)]
+    recs = recs[:3] + [_pod_rec(s, late, head="pedcc", loss="pod") for s in range(3)]
+    c = {c.claim.split(":")[0]: c for c in pod_claims(recs, "converged")}["POD converges faster"]
+    assert c.diff is not None and c.diff > 0 and c.reached is None

@@ -65,10 +65,18 @@ class Claim:
     note: str = ""
     sign: int = 1          #: the claimed direction when the paper gives no number (-1: "fewer steps")
     n_needed: int | None = None   #: pairs for 80 % power at the paper's effect with the observed SD
+    #: (control runs, treatment runs, pairs) that reached a target, for a steps-to-target row with no pair
+    #: where both did (then there is no difference to test)
+    reached: tuple | None = None
 
 
 def decide(c: Claim) -> str:
     """The verdict of ``c`` by the module's rule (uses ``p_adj`` when set, else ``p``)."""
+    if c.diff is None and c.reached is not None:
+        ctl, trt, pairs = c.reached
+        # every run of one arm reached the target and no run of the other did: decided without a test
+        if pairs and {ctl, trt} == {0, pairs}:
+            return "supported" if (trt == pairs) == (c.sign < 0) else "not supported"
     if c.diff is None or c.ci is None:
         return "undecided at this power"
     lo, hi = c.ci
