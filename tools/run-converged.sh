@@ -5,8 +5,8 @@
 #   bash tools/run-converged.sh            # all steps; JOBS=1 for one run at a time
 # Wall time on the 2-core Xeon VM it ran on (two runs in parallel, one thread each), from the run times measured:
 #   CS Table 5 (45 runs) 9.87 h of run time = about 5 h of wall clock, CS kernels ~10 min, CS Figure 5
-#   (18 ResNet18 x1/4 runs) 5.36 h = about 2.7 h, MFD (24 runs, 11.5 min each) about 2.3 h, POD (18 runs,
-#   estimated at the MFD runs' time) about 1.7 h: about 12 h in all (the plan of about 7.5 h underestimated
+#   (18 ResNet18 x1/4 runs) 5.36 h = about 2.7 h, MFD (24 runs) 5.01 h = about 2.5 h, POD (18 runs) 3.70 h =
+#   about 1.9 h: about 12 h in all (the plan of about 7.5 h underestimated
 #   the ResNet runs and the BatchNorm-recalibrated tests of 5,000 images). Then, beyond that design, Figure 5
 #   again with lr/10 after epoch 20 (group converged-step: I = 0, 50, 200 and the two rescale twins, 15 runs,
 #   about 2.2 h at Figure 5's run time), the protocol that can decide Figure 5's final-window claim.
