@@ -221,7 +221,7 @@ def _window(records) -> int:
     from experiments.training.curves import window_of
 
     c = records[0]["config"] if records else {}
-    return window_of(c, int(c.get("epochs") or 0)) if c.get("epochs") else WINDOW
+    return window_of(c, int(c.get("epochs") or 0))
 
 
 def fig5_claims(records, group: str) -> list:

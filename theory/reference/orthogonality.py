@@ -179,6 +179,19 @@ def _lagged_inner(a: np.ndarray, b: np.ndarray, lag) -> np.float64:
     return np.sum(a[(slice(None), *sa)] * b[(slice(None), *sb)], dtype=np.float64)
 
 
+def _ocnn_sum_sq(w: np.ndarray, lags) -> np.float64:
+    """``Σ_(lag, centre) Σ_{i,j} (Z[i, j][lag] - δ_ij·[centre])²`` over ``lags``, pairs ``(lag, centre)``; inf
+    (not an exception) when it overflows float64, for the caller's :func:`finite`."""
+    s = w.shape[0]
+    total = np.float64(0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for lag, centre in lags:
+            for i in range(s):
+                for j in range(s):
+                    total += (_lagged_inner(w[i], w[j], lag) - (1.0 if (centre and i == j) else 0.0)) ** 2
+    return total
+
+
 def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
     """Kernel orthogonality loss of Orthogonal CNNs (Wang, Chen, Chakraborty, Yu, CVPR 2020)::
 
@@ -250,15 +263,7 @@ def ocnn_orthogonality(weight, stride=1, *, d: int) -> float:
     pads = ocnn_padding(w.shape[2:], stride)
     lag_axes = [range(-p, p + 1, s) for p, s in zip(pads, stride)]
     _check_pairs(w, math.prod(len(r) for r in lag_axes))
-    s = w.shape[0]
-    total = 0.0
-    for lag in itertools.product(*lag_axes):
-        centre = all(n == 0 for n in lag)
-        for i in range(s):
-            for j in range(s):
-                target = 1.0 if (centre and i == j) else 0.0
-                with np.errstate(over="ignore", invalid="ignore"):     # inf -> named error below
-                    total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
+    total = _ocnn_sum_sq(w, ((lag, all(n == 0 for n in lag)) for lag in itertools.product(*lag_axes)))
     return finite("weight", float(total))
 
 

@@ -41,7 +41,7 @@ import math
 
 from .correlations import kernel_crosscorrelation
 from ._arrays import finite
-from .orthogonality import _lagged_inner, _weight
+from .orthogonality import _ocnn_sum_sq, _weight
 from .pearson import _centred_channels, _check_channels, _dead, _features, _offdiagonal
 from .pedcc import sc_loss
 from .similarity import conv_similarity_matrix  # noqa: F401  (the faithful pair terms, for comparison)
@@ -197,16 +197,8 @@ def ocnn_orthogonality_public(weight, stride=1, *, d: int) -> float:
     w, d = _weight(weight, d)
     stride = check_stride(stride, d)
     lags, centre = ocnn_public_lags(stride)
-    s = w.shape[0]
-    total = 0.0
-    for idx in itertools.product(*(range(len(a)) for a in lags)):
-        lag = tuple(lags[a][t] for a, t in enumerate(idx))
-        at_centre = all(t == centre for t in idx)
-        for i in range(s):
-            for j in range(s):
-                target = 1.0 if (at_centre and i == j) else 0.0
-                with np.errstate(over="ignore", invalid="ignore"):     # inf -> named error below
-                    total += (_lagged_inner(w[i], w[j], lag) - target) ** 2
+    total = _ocnn_sum_sq(w, ((tuple(lags[a][t] for a, t in enumerate(idx)), all(t == centre for t in idx))
+                             for idx in itertools.product(*(range(len(a)) for a in lags))))
     return finite("weight", float(np.sqrt(total)))
 
 
