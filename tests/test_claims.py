@@ -2,7 +2,7 @@
 
 import pytest
 
-from experiments.common.claims import Claim, adjust, claims_table, decide, paired_claim
+from experiments.common.claims import Claim, adjust, claims_table, decide, paired_claim, steps_claim
 
 
 def _c(diff, ci, p=None, paper_effect=None, margin=None):
@@ -40,6 +40,30 @@ def _r(reached, sign=-1):
 def test_a_target_one_arm_never_reaches_decides_without_a_test(claim, want):
     assert decide(claim) == want
     assert adjust([claim])[0].verdict == want            # Holm's re-decision keeps it (no p-value to adjust)
+
+
+@pytest.mark.parametrize("a,b,want,n,note", [
+    ([100, 120, 110], [80, 90, 95], "tested", 3, ""),                        # all pairs arrive: the paired test
+    ([100, 120, 110], [80, None, 95], "tested", 2, "1 pairs never reached it"),
+    ([100, 120, 110], [None, None, None], "not supported", 3, "ctl reached it in 3 of 3 runs, trt in 0"),
+    ([None, None, None], [80, 90, 95], "supported", 3, "ctl reached it in 0 of 3 runs, trt in 3"),
+    ([100, None, 110], [None, 90, None], "undecided at this power", 3, "ctl reached it in 2 of 3 runs, trt in 1"),
+    ([None, None], [None, None], "undecided at this power", 2, "ctl reached it in 0 of 2 runs, trt in 0"),
+])
+def test_steps_claim_keeps_the_row_whoever_arrives(a, b, want, n, note):
+    c = steps_claim("P", "faster", a, b, protocol="p", names=("ctl", "trt"))
+    assert c.n == n and c.note == note and c.unit == "steps" and c.sign == -1
+    if want == "tested":
+        keep = [(p, q) for p, q in zip(a, b) if q is not None]
+        assert c.reached is None and c.diff == pytest.approx(sum(q - p for p, q in keep) / len(keep))
+    else:
+        assert c.diff is None and c.verdict == want and adjust([c])[0].verdict == want
+
+
+def test_steps_claim_without_pairs_or_with_unpaired_lists():
+    assert steps_claim("P", "faster", [], [], protocol="p") is None
+    with pytest.raises(ValueError, match="a, b: paired steps"):
+        steps_claim("P", "faster", [1, 2], [1], protocol="p")
 
 
 def test_paired_claim_numbers_and_adjustment():

@@ -66,3 +66,15 @@ def test_pod_converges_faster_is_decided_when_pod_never_reaches_the_target():
     recs = recs[:3] + [_pod_rec(s, late, head="pedcc", loss="pod") for s in range(3)]
     c = {c.claim.split(":")[0]: c for c in pod_claims(recs, "converged")}["POD converges faster"]
     assert c.diff is not None and c.diff > 0 and c.reached is None
+
+
+def test_mfd_steps_row_stays_when_mfd_never_reaches_the_target():
+    """Softmax flattens at 85 %, MFD (λ = 1) at 80 %: the steps row is kept with the counts, not dropped."""
+    from experiments.mfd.claims import mfd_claims
+
+    soft = [min(0.85, 0.5 + 0.05 * e) for e in range(1, 41)]
+    mfd = [min(0.80, 0.5 + 0.05 * e) for e in range(1, 41)]
+    recs = [_pod_rec(s, soft, mfd_lambda=0.0) for s in range(3)] + [_pod_rec(s, mfd, mfd_lambda=1.0) for s in range(3)]
+    c = next(c for c in mfd_claims(recs, "converged") if "fewer SGD steps" in c.claim)
+    assert c.diff is None and c.n == 3 and c.reached == (3, 0, 3)
+    assert c.note == "softmax reached it in 3 of 3 runs, MFD in 0"

@@ -86,6 +86,18 @@ def test_run_numbers_slope_final_and_steps_to_target():
     assert faster.diff == pytest.approx(-20.0) and faster.unit == "steps" and faster.verdict == "supported"
 
 
+def test_accelerates_row_stays_when_algorithm1_never_reaches_the_target():
+    """The baseline flattens at 70 %, Algorithm 1 at 60 %: no pair has both arms' steps, and the row is decided
+    from who arrived ("not supported") instead of leaving the claims table."""
+    flat = [0.5 + 0.01 * min(e, 20) for e in range(1, 41)]
+    arms = by_arm([_rec(s, flat) for s in (0, 1)] + [_rec(s, [a - 0.1 for a in flat], cs_init_iters=500)
+                                                    for s in (0, 1)])
+    assert [arms[("cnn1", "alg1")][s]["steps_to_target"] for s in (0, 1)] == [None, None]
+    faster = next(c for c in cs_claims(arms, "converged") if "accelerates" in c.claim)
+    assert faster.verdict == "not supported" and faster.diff is None and faster.n == 2
+    assert faster.note == "the baseline reached it in 2 of 2 runs, Algorithm 1 in 0"
+
+
 def test_every_arm_end_to_end_through_the_report(tmp_path):
     data = tmp_path / "fm"
     write_fashion_mnist(data, 6, 2)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from . import power, stats
 
-__all__ = ["Claim", "paired_claim", "decide", "adjust", "claims_table", "VERDICTS", "RULE"]
+__all__ = ["Claim", "paired_claim", "steps_claim", "decide", "adjust", "claims_table", "VERDICTS", "RULE"]
 
 VERDICTS = ("supported", "not supported", "undecided at this power")
 #: the rule, in the words the reports print above every claims table
@@ -117,6 +117,36 @@ def paired_claim(paper: str, claim: str, a, b, *, protocol: str, paper_effect=No
             c.mde = power.min_detectable_effect(sd, d.n)
             if paper_effect:
                 c.n_needed = power.seeds_for_power(abs(paper_effect), sd)
+    c.verdict = decide(c)
+    return c
+
+
+def steps_claim(paper: str, claim: str, a, b, *, protocol: str, paper_text="–", names=("control", "treatment"),
+                sign: int = -1) -> Claim | None:
+    """A steps-to-target row from paired steps ``a`` (control) and ``b`` (treatment) per seed, ``None`` where a
+    run never reached the target: the paired difference over the pairs where both arms did (the note counts
+    the pairs left out); with no such pair, the :attr:`Claim.reached` counts decide it (see :func:`decide`;
+    ``names`` name the two arms in the note). ``None`` when there are no pairs at all.
+
+    Example
+    -------
+    >>> steps_claim("P", "faster", [100, 120], [None, None], protocol="p", names=("softmax", "POD")).verdict
+    'not supported'
+    """
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"a, b: paired steps need one value per seed in each, got {len(a)} and {len(b)}")
+    pairs = len(a)
+    if not pairs:
+        return None
+    keep = [(p, q) for p, q in zip(a, b) if p is not None and q is not None]
+    if keep:
+        return paired_claim(paper, claim, [p for p, _ in keep], [q for _, q in keep], protocol=protocol,
+                            paper_text=paper_text, unit="steps", sign=sign,
+                            note=f"{pairs - len(keep)} pairs never reached it" if len(keep) < pairs else "")
+    ctl, trt = sum(p is not None for p in a), sum(q is not None for q in b)
+    c = Claim(paper, claim, protocol, paper_text=paper_text, n=pairs, unit="steps", sign=sign,
+              reached=(ctl, trt, pairs), note=f"{names[0]} reached it in {ctl} of {pairs} runs, {names[1]} in {trt}")
     c.verdict = decide(c)
     return c
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from experiments.common.claims import Claim, decide, paired_claim
-from experiments.training.curves import (TARGET_BELOW_PP, paired_values, run_numbers, steps_to_target_pairs,
-                                         target_reached)
+from experiments.common.claims import paired_claim, steps_claim
+from experiments.training.curves import TARGET_BELOW_PP, paired_steps, paired_values, run_numbers
 
 from .spec import PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, method_of
 
@@ -51,15 +50,9 @@ def pod_claims(records, protocol: str) -> list:
         rows.append(paired_claim("POD", "A Gaussian discriminant on POD features does no better than the cosine rule "
                                  "(Table VII)", cos_acc, gda_acc, protocol=protocol, paper_effect=eff, scale=100,
                                  paper_text=f"{eff:+.2f} pp (CIFAR-10)"))
-    x, y, pairs = steps_to_target_pairs(by, soft, pod)
-    what = f"POD converges faster: SGD steps to softmax's final accuracy − {TARGET_BELOW_PP:g} pp"
-    if x:
-        rows.append(paired_claim("POD", what, x, y, protocol=protocol, sign=-1, unit="steps", paper_text="faster",
-                                 note=f"{pairs - len(x)} pairs never reached it" if len(x) < pairs else ""))
-    elif pairs:
-        ctl, trt, _ = target_reached(by, soft, pod)
-        c = Claim("POD", what, protocol, paper_text="faster", n=pairs, unit="steps", sign=-1, reached=(ctl, trt, pairs),
-                  note=f"softmax reached it in {ctl} of {pairs} runs, POD in {trt}")
-        c.verdict = decide(c)
+    x, y = paired_steps(by, soft, pod)
+    c = steps_claim("POD", f"POD converges faster: SGD steps to softmax's final accuracy − {TARGET_BELOW_PP:g} pp",
+                    x, y, protocol=protocol, paper_text="faster", names=("softmax", "POD"))
+    if c is not None:
         rows.append(c)
     return rows

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 __all__ = ["WINDOW", "FLAT_PP", "TARGET_BELOW_PP", "run_numbers", "steps_to", "slope_pp", "window_of", "paired_values",
-           "steps_to_target_pairs", "target_reached"]
+           "paired_steps"]
 
 WINDOW = 20            #: epochs at the end of a run that the final accuracy and the slope are taken over
 FLAT_PP = 0.1          #: flat: the final slope below this many pp per epoch
@@ -100,26 +100,12 @@ def paired_values(by: dict, a, b, value) -> tuple[list, list]:
     return [value(*by[a][s]) for s in seeds], [value(*by[b][s]) for s in seeds]
 
 
-def _paired_steps(by: dict, control, treatment) -> tuple[list, list]:
-    """Per paired seed, each arm's SGD steps to the control's mean final recalibrated accuracy minus
-    :data:`TARGET_BELOW_PP` (``None`` where a run never reaches it); empty without control runs."""
+def paired_steps(by: dict, control, treatment) -> tuple[list, list]:
+    """Per paired seed (``by`` as in :func:`paired_values`), each arm's SGD steps to the control's mean final
+    recalibrated accuracy minus :data:`TARGET_BELOW_PP` (``None`` where a run never reaches it); empty without
+    control runs. :func:`experiments.common.claims.steps_claim` turns them into a claims row."""
     finals = [n["final_recal"] for _, n in by.get(control, {}).values() if n["final_recal"] is not None]
     if not finals:
         return [], []
     target = sum(finals) / len(finals) - TARGET_BELOW_PP / 100
     return paired_values(by, control, treatment, lambda _r, n: steps_to(n, target))
-
-
-def target_reached(by: dict, control, treatment) -> tuple[int, int, int]:
-    """``(control runs, treatment runs, pairs)``: how many of the paired runs of each arm reach the target of
-    :func:`steps_to_target_pairs` at all."""
-    x, y = _paired_steps(by, control, treatment)
-    return sum(v is not None for v in x), sum(v is not None for v in y), len(x)
-
-
-def steps_to_target_pairs(by: dict, control, treatment) -> tuple[list, list, int]:
-    """Paired SGD steps to the control's mean final accuracy minus :data:`TARGET_BELOW_PP` (``by`` as in
-    :func:`paired_values`): ``(control steps, treatment steps, pairs)`` over the pairs where both reach it."""
-    x, y = _paired_steps(by, control, treatment)
-    keep = [(p, q) for p, q in zip(x, y) if p is not None and q is not None]
-    return [p for p, _ in keep], [q for _, q in keep], len(x)
