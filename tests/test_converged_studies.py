@@ -78,3 +78,27 @@ def test_mfd_steps_row_stays_when_mfd_never_reaches_the_target():
     c = next(c for c in mfd_claims(recs, "converged") if "fewer SGD steps" in c.claim)
     assert c.diff is None and c.n == 3 and c.reached == (3, 0, 3)
     assert c.note == "softmax reached it in 3 of 3 runs, MFD in 0"
+
+
+@pytest.mark.parametrize("ms,match", [([5, 3], "increasing"), ([0], "expected an integer >= 1"), ([2, 2], "increasing"),
+                                      ([], "increasing")])
+def test_pod_lr_milestones_are_checked(ms, match):
+    from experiments.common.cli import UsageError
+    from experiments.pod.spec import PODPlan
+
+    with pytest.raises(UsageError, match=f"--lr-milestones: {match}" if match != "increasing" else "--lr-milestones"):
+        PODPlan(protocol="converged", lr_milestones=ms, tag="t").validate()
+
+
+def test_pod_lr_milestones_reach_every_run_of_the_study():
+    """Twice the converged schedule (``--epochs 60 --lr-milestones 24 40 --tag long``): softmax and POD alike,
+    in their own group; without the options the protocol's 30 epochs and milestones 12, 20."""
+    from experiments.pod.run import study_runs
+    from experiments.pod.spec import PODPlan
+
+    long = study_runs(PODPlan(protocol="converged", epochs=60, lr_milestones=[24, 40], tag="long", seeds=[0]).validate())
+    assert [(r.name, r.config.epochs, list(r.config.lr_milestones)) for r in long] == [
+        ("resnet18-softmax-s0", 60, [24, 40]), ("resnet18-pod-n256-s0", 60, [24, 40])]
+    assert {r.group for r in long} == {"converged-long"}
+    base = study_runs(PODPlan(protocol="converged", seeds=[0]).validate())
+    assert [(r.config.epochs, list(r.config.lr_milestones)) for r in base] == [(30, [12, 20])] * 2

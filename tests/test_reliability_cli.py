@@ -340,6 +340,7 @@ def test_train_per_class_zero_is_refused_everywhere(work, no_work, capsys):
     (["mfd", "run", "--bn-recal-batches", "3"], "--bn-recal-batches"),
     (["pod", "run", "--pod-lambda", "2"], "--pod-lambda"),
     (["pod", "run", "--set", "epochs=2"], "--epochs"),
+    (["pod", "run", "--lr-milestones", "4", "8"], "--lr-milestones"),
 ])
 def test_settings_other_than_the_protocols_need_a_tag(argv, flag, work, no_work, capsys):
     line = usage_error(capsys, [*argv, "--out", str(work / "o"), "--runs-dir", str(work / "r")], flag)

@@ -39,7 +39,7 @@ import typing
 from pathlib import Path
 
 __all__ = ["UsageError", "CommandError", "option", "add_config_arguments", "config_from_args", "to_toml", "flag_of",
-           "check_int", "check_number", "check_choices", "check_out_dir", "Verb"]
+           "check_int", "check_milestones", "check_number", "check_choices", "check_out_dir", "Verb"]
 
 
 class UsageError(ValueError):
@@ -256,6 +256,16 @@ def check_int(name: str, v, lo: int | None = None, hi: int | None = None, *, non
         rng = ("" if lo is None and hi is None else f" in [{lo}, {hi}]" if hi is not None else f" >= {lo}")
         raise UsageError(f"{flag_of(name)}: expected an integer{rng}, got {v!r}")
     return int(v)
+
+
+def check_milestones(name: str, v):
+    """``v`` (a list of epochs, or ``None``) as strictly increasing ints ``>= 1``, else :class:`UsageError`."""
+    if v is None:
+        return None
+    out = [check_int(name, m, 1) for m in v]
+    if not out or out != sorted(set(out)):
+        raise UsageError(f"{flag_of(name)}: expected increasing epochs, got {list(v)}")
+    return out
 
 
 def check_number(name: str, v, *, positive: bool = True, none_ok: bool = False):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 
-from experiments.common.cli import UsageError, check_choices, check_int, check_number, check_report_dirs, option
+from experiments.common.cli import UsageError, check_choices, check_int, check_milestones, check_number, check_report_dirs, option
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "ARMS", "ARM_LABELS", "CONVERGED_ARMS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
@@ -146,10 +146,7 @@ class CSPlan(StudyOptions):
                 raise UsageError("--iters: expected at least one value")
             self.iters = [check_int("iters", i, 0) for i in self.iters]
         check_number("width", self.width, none_ok=True)
-        if self.lr_milestones is not None:
-            self.lr_milestones = [check_int("lr_milestones", m, 1) for m in self.lr_milestones]
-            if self.lr_milestones != sorted(set(self.lr_milestones)):
-                raise UsageError(f"--lr-milestones: expected increasing epochs, got {self.lr_milestones}")
+        self.lr_milestones = check_milestones("lr_milestones", self.lr_milestones)
         return self
 
 

@@ -24,7 +24,8 @@ def study_runs(opts) -> list:
     """Each method of the study (the PEDCC ones at each n; softmax once), each seed
     (``opts``: :class:`~experiments.pod.spec.PODPlan`)."""
     overrides = dict(epochs=opts.epochs, train_per_class=opts.train_per_class, test_per_class=opts.test_per_class,
-                     data_root=opts.data_root, width=opts.width, bn_recal_batches=opts.bn_recal_batches)
+                     data_root=opts.data_root, width=opts.width, bn_recal_batches=opts.bn_recal_batches,
+                     lr_milestones=opts.lr_milestones)
     p, seeds = protocol_fields(PROTOCOLS, opts.protocol, EXPERIMENT, overrides, opts.seeds, table=opts.study)
     out = []
     for method, variant, n in study_variants(opts.study, opts.dims):

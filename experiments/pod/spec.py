@@ -14,7 +14,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 
-from experiments.common.cli import UsageError, check_int, check_number, check_report_dirs, option
+from experiments.common.cli import UsageError, check_int, check_milestones, check_number, check_report_dirs, option
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE1", "PAPER_TABLE5", "PAPER_TABLE6", "PAPER_TABLE7", "METHODS", "DIMS", "COMMON", "PROTOCOLS",
@@ -123,6 +123,9 @@ class PODPlan(StudyOptions):
                                                      "table6, table5: 256; dims: 9 32 128 512 256)")
     pod_lambda: typing.Optional[float] = option(None, "λ of POD eq. 16 (none: 1)")
     width: typing.Optional[float] = option(None, "ResNet18 width multiplier (none: the protocol's)")
+    lr_milestones: typing.Optional[typing.List[int]] = option(
+        None, "epochs after which lr *= 0.1 (none: the protocol's; other values need a --tag, e.g. with --epochs "
+        "60 --lr-milestones 24 40 --tag long: twice the converged schedule)")
 
     def validate(self):
         super().validate()
@@ -134,6 +137,7 @@ class PODPlan(StudyOptions):
         if self.pod_lambda is not None and self.pod_lambda < 0:
             raise UsageError(f"--pod-lambda: expected >= 0, got {self.pod_lambda}")
         check_number("width", self.width, none_ok=True)
+        self.lr_milestones = check_milestones("lr_milestones", self.lr_milestones)
         return self
 
 
