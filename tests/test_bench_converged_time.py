@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_converged_time", ROOT / "benchmarks" / "bench_converged_time.py")
+    path = ROOT / "benchmarks" / "bench_converged_time.py"
+    spec = importlib.util.spec_from_file_location("bench_converged_time", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

@@ -96,7 +96,8 @@ def test_pod_lr_milestones_reach_every_run_of_the_study():
     from experiments.pod.run import study_runs
     from experiments.pod.spec import PODPlan
 
-    long = study_runs(PODPlan(protocol="converged", epochs=60, lr_milestones=[24, 40], tag="long", seeds=[0]).validate())
+    opts = PODPlan(protocol="converged", epochs=60, lr_milestones=[24, 40], tag="long", seeds=[0])
+    long = study_runs(opts.validate())
     assert [(r.name, r.config.epochs, list(r.config.lr_milestones)) for r in long] == [
         ("resnet18-softmax-s0", 60, [24, 40]), ("resnet18-pod-n256-s0", 60, [24, 40])]
     assert {r.group for r in long} == {"converged-long"}

@@ -26,7 +26,8 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 
-from experiments.common.cli import UsageError, check_choices, check_int, check_milestones, check_number, check_report_dirs, option
+from experiments.common.cli import (UsageError, check_choices, check_int, check_milestones, check_number,
+                                   check_report_dirs, option)
 from experiments.training.runs import StudyOptions, with_runtime
 
 __all__ = ["PAPER_TABLE5", "METHODS", "METHOD_LABELS", "ARMS", "ARM_LABELS", "CONVERGED_ARMS", "MODEL_LABELS", "FIG5_ITERS", "TABLE5_COMMON", "FIG5_COMMON",
