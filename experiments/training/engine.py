@@ -91,8 +91,13 @@ def with_legacy_defaults(config: dict) -> dict:
     --------
     >>> with_legacy_defaults({"lr": 0.1})["memory_format"], with_legacy_defaults({"precision": "bf16"})["precision"]
     ('contiguous', 'bf16')
+    >>> with_legacy_defaults({"model": "cnn2"})["pool_first"], with_legacy_defaults({"model": "resnet18"})["pool_first"]
+    (False, True)
     """
-    return {**LEGACY_DEFAULTS, **dict(config)}
+    d = {**LEGACY_DEFAULTS, **dict(config)}
+    if "pool_first" not in config:       # CNN1 / CNN2 were trained in Table 4's order before the field
+        d["pool_first"] = d.get("model", "cnn1") not in ("cnn1", "cnn2")
+    return d
 
 
 
@@ -160,6 +165,10 @@ class TrainConfig:
                                 "deterministic, their numbers differ by float rounding)", choices=MEMORY_FORMATS)
     precision: str = option("fp32", "fp32, or bf16: bfloat16 autocast of the network's forward (the L_CS, MFD "
                             "and POD losses stay float32)", choices=PRECISIONS)
+    pool_first: bool = option(True, "CNN1/CNN2: each block max-pools before its LeakyReLU (faster, the same "
+                              "function; the gradient differs only where the activation rounds two inputs of a "
+                              "pooling window to one float, so long runs differ in the last bits); "
+                              "--no-pool-first: Table 4's order (the committed CS runs); other models: no effect")
     deterministic: bool = option(True, "deterministic algorithms (bit-identical resume on CPU)")
     threads: typing.Optional[int] = option(None, "torch CPU threads (none: torch's default)")
     progress: bool = option(True, "progress bar and one line per epoch")
@@ -406,7 +415,8 @@ class Trainer:
         seed_everything(config.seed)
         c, h, w = train.shape
         self.model = self.prepare_model(build_model(config.model, in_channels=c, input_size=(h, w),
-                                                    num_classes=train.num_classes, width=config.width))
+                                                    num_classes=train.num_classes, width=config.width,
+                                                    pool_first=config.pool_first))
         self.num_parameters = count_parameters(self.model)
         # DDP: batch_size is the global batch; each rank keeps its share of it (distributed.ShardedLoader)
         self.train_loader = dist_utils.shard_loader(

@@ -175,12 +175,16 @@ def capture_stages(model: nn.Module, names=STAGES, *, detach: bool = False):
 MODELS = ("cnn1", "cnn2", "resnet18")
 
 
-def build_model(name: str, *, in_channels: int, input_size, num_classes: int, width: float = 1.0) -> nn.Module:
-    """``cnn1`` / ``cnn2`` (Table 4) or ``resnet18``; ``width`` multiplies every layer's channels."""
+def build_model(name: str, *, in_channels: int, input_size, num_classes: int, width: float = 1.0,
+                pool_first: bool = True) -> nn.Module:
+    """``cnn1`` / ``cnn2`` (Table 4; ``pool_first`` as :class:`PaperCNN`) or ``resnet18``; ``width`` multiplies
+    every layer's channels."""
     if name == "cnn1":
-        return cnn1(width, in_channels=in_channels, input_size=input_size, num_classes=num_classes)
+        return cnn1(width, in_channels=in_channels, input_size=input_size, num_classes=num_classes,
+                    pool_first=pool_first)
     if name == "cnn2":
-        return cnn2(width, in_channels=in_channels, input_size=input_size, num_classes=num_classes)
+        return cnn2(width, in_channels=in_channels, input_size=input_size, num_classes=num_classes,
+                    pool_first=pool_first)
     if name == "resnet18":
         return resnet18(in_channels=in_channels, num_classes=num_classes, width=width)
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
