@@ -10,7 +10,7 @@ Variants, each a :class:`experiments.training.engine.Trainer` timed on its own t
 (``_train_epoch``: loader, forward, losses, backward, optimiser step, step log) over ``--steps`` batches:
 
 * ``old``: the engine's default before the speed settings: ``memory_format='contiguous'``, fp32, CNN blocks in
-  Table 4's order (LeakyReLU before MaxPool; :func:`experiments.training.models.table4_order`), and torch's
+  Table 4's order (LeakyReLU before MaxPool: ``pool_first=False``), and torch's
   NaN fill of new tensors under deterministic algorithms (``torch.utils.deterministic.fill_uninitialized_memory``,
   which the engine now turns off: :data:`experiments.training.engine.FILL_UNINITIALIZED_MEMORY`); the numbers
   are bit-identical to that path's; the allocator tuning on, as the CLI applied it then;
@@ -54,9 +54,8 @@ from experiments.mfd.spec import COMMON as MFD_COMMON
 from experiments.training import engine
 from experiments.training.data import ImageData
 from experiments.training.engine import TrainConfig, Trainer, load_split
-from experiments.training.models import table4_order
 
-VARIANTS = {"old": dict(memory_format="contiguous", precision="fp32"),
+VARIANTS = {"old": dict(memory_format="contiguous", precision="fp32", pool_first=False),
             "new": dict(memory_format="channels_last", precision="fp32"),
             "bf16": dict(memory_format="channels_last", precision="bf16")}
 MODELS = {
@@ -96,10 +95,7 @@ def make_trainer(model: str, variant: str, steps: int, batch: int | None = None)
         fields["batch_size"] = batch
     fields = {k: v for k, v in fields.items() if k in {f for f in TrainConfig.__dataclass_fields__}}
     data = _data(steps * fields["batch_size"])
-    tr = Trainer(TrainConfig(**fields), train_data=data, test_data=data)
-    if variant == "old":
-        table4_order(tr.model)
-    return tr
+    return Trainer(TrainConfig(**fields), train_data=data, test_data=data)
 
 
 def time_variant(tr: Trainer, variant: str) -> tuple[float, float]:
