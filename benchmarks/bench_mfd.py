@@ -37,6 +37,9 @@ from experiments.training.models import STAGES, capture_stages
 from theory.batched.pearson import mfd_loss
 
 
+#: per-process scratch for the Trainers' run directories (nothing in them is kept); removed at exit
+_SCRATCH = tempfile.TemporaryDirectory(prefix="bench_mfd_")
+
 def _data(n: int, shape=(1, 28, 28), classes: int = 10, seed: int = 0) -> ImageData:
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8)
@@ -45,7 +48,7 @@ def _data(n: int, shape=(1, 28, 28), classes: int = 10, seed: int = 0) -> ImageD
 
 def _trainer(width: float, batch: int, mfd: bool, data: ImageData, lam: float, threads: int | None) -> Trainer:
     fields = {**COMMON, "width": width, "batch_size": batch, "augment": False, "progress": False,
-              "threads": threads, "out_dir": tempfile.mkdtemp(prefix="bench_mfd_")}
+              "threads": threads, "out_dir": tempfile.mkdtemp(dir=_SCRATCH.name)}
     if mfd:
         fields.update(mfd_lambda=lam, mfd_stages=list(STAGES), capture=list(STAGES), extra_losses=["mfd"])
     return Trainer(MFDConfig(**fields), train_data=data, test_data=data)

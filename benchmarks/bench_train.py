@@ -67,6 +67,9 @@ LABELS = {"cnn1": "CNN1", "cnn2": "CNN2", "resnet18": "ResNet18 x1/4"}
 STEPS = {"cnn1": 3, "cnn2": 2, "resnet18": 8}
 
 
+#: per-process scratch for the Trainers' run directories (nothing in them is kept); removed at exit
+_SCRATCH = tempfile.TemporaryDirectory(prefix="bench_train_")
+
 def cpu_name() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -90,7 +93,7 @@ def _data(n: int) -> ImageData:
 
 
 def make_trainer(model: str, variant: str, steps: int, batch: int | None = None) -> Trainer:
-    fields = dict(MODELS[model], **VARIANTS[variant], progress=False, out_dir=tempfile.mkdtemp(prefix="bench_train_"))
+    fields = dict(MODELS[model], **VARIANTS[variant], progress=False, out_dir=tempfile.mkdtemp(dir=_SCRATCH.name))
     if batch:
         fields["batch_size"] = batch
     fields = {k: v for k, v in fields.items() if k in {f for f in TrainConfig.__dataclass_fields__}}

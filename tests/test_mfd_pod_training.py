@@ -1,8 +1,11 @@
 """MFD and POD losses in training, their run plans, the MFD benchmark and the reports (tiny settings)."""
 
+import argparse
 import dataclasses
 import importlib.util
 import json
+import shlex
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 import torch
 
 from experiments.__main__ import main
+from experiments.common.cli import add_config_arguments, config_from_args, flag_of
 from experiments.common.report import difference_sentence
 from experiments.mfd import spec as MS
 from experiments.mfd.loss import MFDConfig
@@ -22,8 +26,9 @@ from experiments.pod.model import PODConfig, PODTrainer
 from experiments.pod.report import write_report as write_pod_report
 from experiments.pod.run import study_runs as pod_runs
 from experiments.training.data import ImageData
-from experiments.training.engine import Trainer
+from experiments.training.engine import TrainConfig, Trainer
 from experiments.training.models import STAGES, capture_stages
+from experiments.training.results import OVERRIDE_FLAGS, study_command
 from tests.training_fixtures import write_fashion_mnist
 from theory.reference import pearson as ref_pearson
 from theory.reference import pedcc as ref_pedcc
@@ -128,7 +133,10 @@ def test_measure_mfd_counts_dead_channels(tmp_path):
     assert set(numbers["stages"]) == set(STAGES)
 
 
-def test_mfd_benchmark_runs(tmp_path, capsys):
+def test_mfd_benchmark_runs(tmp_path, capsys, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     spec = importlib.util.spec_from_file_location("bench_mfd", ROOT / "benchmarks" / "bench_mfd.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -138,6 +146,9 @@ def test_mfd_benchmark_runs(tmp_path, capsys):
     assert "MFD overhead" in text and "target" in text
     r = json.loads(out.read_text())["results"][0]
     assert r["softmax_step_s"] > 0 and r["mfd_step_s"] > 0 and set(r["mfd_loss_per_stage"]) == set(STAGES)
+    assert _ours(scratch) == [Path(bench._SCRATCH.name).name]    # run dirs: one scratch dir
+    bench._SCRATCH.cleanup()
+    assert _ours(scratch) == []
 
 
 # ------------------------------------------------------------------------------------------------ POD
@@ -300,6 +311,45 @@ def test_reports_on_fake_partial_and_empty_results(tmp_path):
     assert "75.00 (n=1)" in text
 
 
+def test_tagged_group_missing_runs_command_plans_them_with_the_groups_settings(tmp_path):
+    # a tagged group at twice the converged schedule that ran Table VI only: Table V's Cosine runs are missing,
+    # and the command the report gives must plan exactly those runs with the group's settings
+    long = {"epochs": 60, "lr_milestones": [24, 40], "train_per_class": 500, "test_per_class": 500, "augment": True,
+            "bn_recal_batches": 8}
+    d = tmp_path / "pod" / "converged-long" / "pod"
+    d.mkdir(parents=True)
+    for s in (0, 1, 2):
+        for name, extra in ((f"resnet18-softmax-s{s}", {}),
+                            (f"resnet18-pod-n256-s{s}", {"head": "pedcc", "loss": "pod", "feature_dim": 256})):
+            (d / f"{name}.json").write_text(json.dumps(_fake(name, {**long, **extra}, s, 0.8, measure={
+                "cosine_acc": 0.8, "gda_acc": 0.75, "centroids_max_abs_change": 0.0})))
+    text = write_pod_report(tmp_path / "pod", tmp_path / "rep", figures=False).read_text()
+    section = text.split("### Table V analogue")[1].split("###")[0]
+    missing = ["resnet18-cosine-n256-s0", "resnet18-cosine-n256-s1", "resnet18-cosine-n256-s2"]
+    assert "**Missing runs** (3): " + ", ".join(f"`{m}`" for m in missing) in section
+    cmd = section.split("Produce them with `")[1].split("`")[0]
+    assert cmd.startswith("python -m experiments pod run --study table5 --protocol converged --tag long")
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, PS.PODRun)
+    opts = config_from_args(PS.PODRun, parser.parse_args(shlex.split(cmd)[5:])).validate()
+    planned = {r.config.name: r.config for r in pod_runs(opts)}
+    assert set(missing) <= set(planned) and set(planned) - set(missing) == {f"resnet18-pod-n256-s{s}" for s in (0, 1, 2)}
+    for c in planned.values():
+        assert (c.epochs, c.lr_milestones, c.train_per_class, c.test_per_class) == (60, [24, 40], 500, 500)
+    # a protocol group's command carries no settings
+    assert study_command("pod", "table5", "converged", [], PS.PROTOCOLS, common=PS.COMMON, plan=PS.PODPlan) == (
+        "`python -m experiments pod run --study table5 --protocol converged`")
+
+
+def test_override_flags_name_real_options_and_defaults():
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    flags = {flag_of(f.name) for f in dataclasses.fields(PS.PODPlan)}
+    for key, (flag, default) in OVERRIDE_FLAGS.items():
+        f = fields[key]
+        assert (f.default_factory() if f.default is dataclasses.MISSING else f.default) == default, key
+        assert flag in flags, flag
+
+
 def test_difference_sentence():
     assert "beyond 2 standard errors; same direction" in difference_sentence([0.80, 0.81, 0.80], [0.90, 0.91, 0.90],
                                                                              what="x", paper=0.7)
@@ -307,3 +357,8 @@ def test_difference_sentence():
     assert "not resolvable" in difference_sentence([0.80, 0.90], [0.81, 0.89], what="x")
     assert "missing" in difference_sentence([], [0.8], what="x")
     assert "no error bar" in difference_sentence([0.8], [0.9], what="x")
+
+
+def _ours(tmp) -> list[str]:
+    """Entries of a temporary directory, less torch's own cache directory (``torchinductor_<user>``)."""
+    return sorted(q.name for q in Path(tmp).iterdir() if not q.name.startswith("torchinductor_"))

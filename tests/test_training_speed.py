@@ -9,6 +9,7 @@ and seed are bit-identical.
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -272,10 +273,13 @@ def test_results_without_the_fields_count_as_contiguous_fp32(tmp_path):
     assert json.loads((tmp_path / "ck" / "config.json").read_text())["memory_format"] == "contiguous"
 
 
-def test_bench_train_runs_and_records_every_variant(tmp_path, capsys):
+def test_bench_train_runs_and_records_every_variant(tmp_path, capsys, monkeypatch):
     import importlib.util
-    from pathlib import Path
+    import tempfile
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
     spec = importlib.util.spec_from_file_location("bench_train", path)
     bench = importlib.util.module_from_spec(spec)
@@ -295,3 +299,12 @@ def test_bench_train_runs_and_records_every_variant(tmp_path, capsys):
     # the old path's CNN blocks are in Table 4's order (activation, then pooling); the new path pools first
     kinds = {v: [type(m).__name__ for m in bench.make_trainer("cnn1", v, 1, batch=8).model][2:4] for v in ("old", "new")}
     assert kinds == {"old": ["LeakyReLU", "MaxPool2d"], "new": ["MaxPool2d", "LeakyReLU"]}
+    # the Trainers' run directories live in one scratch directory that is removed at exit, nowhere else
+    assert _ours(scratch) == [Path(bench._SCRATCH.name).name]
+    bench._SCRATCH.cleanup()
+    assert _ours(scratch) == []
+
+
+def _ours(tmp) -> list[str]:
+    """Entries of a temporary directory, less torch's own cache directory (``torchinductor_<user>``)."""
+    return sorted(q.name for q in Path(tmp).iterdir() if not q.name.startswith("torchinductor_"))

@@ -18,14 +18,14 @@ from experiments.common.report import (difference_sentence, figure_lines, fmt_g,
                                        protocol_of, regenerate_block)
 from experiments.common.stats import mean_std
 from experiments.training.results import (accuracy_aggregates, accuracy_row, collect, expected_seeds,
-                                          group_heading, missing_names)
+                                          group_heading, missing_names, study_command)
 
 from experiments.training.converged_report import claims_lines, compute_lines, convergence_lines, curves_figure
 
 from .claims import by_lambda, mfd_claims
 from .figures import STAGE_LABELS, map_figures, stats_figures
-from .spec import (EXPERIMENT, LG_LAMBDAS, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4, PAPER_TABLE7,
-                   PROTOCOLS, STAGES, lam_name, lg_lambda, run_name, study_lgs, study_seeds)
+from .spec import (COMMON, EXPERIMENT, LG_LAMBDAS, PAPER_TABLE1, PAPER_TABLE2, PAPER_TABLE3, PAPER_TABLE4,
+                   PAPER_TABLE7, PROTOCOLS, MFDPlan, STAGES, lam_name, lg_lambda, run_name, study_lgs, study_seeds)
 
 __all__ = ["write_report", "mfd_rows"]
 
@@ -65,6 +65,10 @@ def mfd_rows(records) -> dict:
     return rows
 
 
+def _command(study, group, records) -> str:
+    return study_command(EXPERIMENT, study, group, records, PROTOCOLS, common=COMMON, plan=MFDPlan)
+
+
 def _expected(group, records, study) -> list[str]:
     proto = protocol_of(group)
     if proto not in PROTOCOLS:
@@ -74,14 +78,14 @@ def _expected(group, records, study) -> list[str]:
 
 
 def _mfd_section(group, records, out_dir, figures) -> list[str]:
-    proto, tag, out = group_heading(group, records, PROTOCOLS)
+    out = group_heading(group, records, PROTOCOLS)
     rows = mfd_rows(records)
     reg = sorted({s for r in rows.values() for s in r["regularised"]})
     out += ["Regularised tensors in the MFD runs (from their configs, `mfd_stages`): "
             + (", ".join(f"`{s}`" for s in reg) if reg else "none (no MFD run yet)") + ".", ""]
     # ------------------------------------------------------------------ Table IV
     out += ["### Table IV analogue: accuracy with and without MFD (λ = 1)", ""]
-    cmd = f"`python -m experiments mfd run --study compare --protocol {proto}{tag}`"
+    cmd = _command("compare", group, records)
     out += missing_lines(missing_names(records, _expected(group, records, "compare")), cmd)
     t = []
     for key, lab, pidx in ((None, "softmax only", 0), (0, "softmax + MFD (λ = 1)", 1)):
@@ -147,7 +151,7 @@ def _mfd_section(group, records, out_dir, figures) -> list[str]:
             "The paper's Table II header reads \"-log(λ)\" but its text says accuracy rises \"when lg(λ) increases "
             "from -2 to 0\" and sets λ = 1; we read the columns as lg λ.", ""]
     out += missing_lines(missing_names(records, _expected(group, records, "lambda")),
-                         f"`python -m experiments mfd run --study lambda --protocol {proto}{tag}`")
+                         _command("lambda", group, records))
     t = []
     base = rows.get(None)
     for key in [None] + sorted(set(LG_LAMBDAS) | {k for k in rows if k is not None}):

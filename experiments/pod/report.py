@@ -17,13 +17,13 @@ from experiments.common.report import (difference_sentence, figure_lines, fmt_g,
                                        protocol_of, pyplot, regenerate_block, save_figure, sweep_vs_paper)
 from experiments.common.stats import mean_std
 from experiments.training.results import (accuracy_aggregates, accuracy_row, collect, expected_seeds,
-                                          group_heading, missing_names)
+                                          group_heading, missing_names, study_command)
 
 from experiments.training.converged_report import claims_lines, compute_lines, convergence_lines, curves_figure
 
 from .claims import by_method, pod_claims
-from .spec import (DIMS, EXPERIMENT, GDA_SHRINK, PAPER_TABLE1, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, PROTOCOLS,
-                   expected_names, method_of)
+from .spec import (COMMON, DIMS, EXPERIMENT, GDA_SHRINK, PAPER_TABLE1, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7,
+                   PROTOCOLS, PODPlan, expected_names, method_of)
 
 __all__ = ["write_report", "pod_rows"]
 
@@ -86,6 +86,10 @@ def _pod_figures(group, rows, out_dir) -> list[tuple[str, str]]:
     return made
 
 
+def _command(study, group, records) -> str:
+    return study_command(EXPERIMENT, study, group, records, PROTOCOLS, common=COMMON, plan=PODPlan)
+
+
 def _expected(group, records, study) -> list[str]:
     proto = protocol_of(group)
     if proto not in PROTOCOLS:
@@ -94,7 +98,7 @@ def _expected(group, records, study) -> list[str]:
 
 
 def _pod_section(group, records, out_dir, figures) -> list[str]:
-    proto, tag, out = group_heading(group, records, PROTOCOLS)
+    out = group_heading(group, records, PROTOCOLS)
     rows = pod_rows(records)
     changed = max((r["centroid_change"] for r in rows.values()), default=0.0)
     if any(k[0] != "softmax" for k in rows):
@@ -103,7 +107,7 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     # ---------------------------------------------------------------- Table VI
     out += ["### Table VI analogue: softmax vs POD loss (n = 256, cosine classification eq. 17-19)", ""]
     out += missing_lines(missing_names(records, _expected(group, records, "table6")),
-                         f"`python -m experiments pod run --study table6 --protocol {proto}{tag}`")
+                         _command("table6", group, records))
     t = []
     for key, lab, pidx in ((("softmax", None), "softmax", 0), (("pod", 256), "POD loss (n = 256)", 1)):
         r = rows.get(key)
@@ -123,7 +127,7 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     # ---------------------------------------------------------------- Table V
     out += ["### Table V analogue: Cosine loss only vs POD loss (n = 256)", ""]
     out += missing_lines(missing_names(records, _expected(group, records, "table5")),
-                         f"`python -m experiments pod run --study table5 --protocol {proto}{tag}`")
+                         _command("table5", group, records))
     t = []
     for key, lab, pidx in ((("cosine", 256), "Cosine loss", 0), (("pod", 256), "POD loss (Cosine + λ·SC, λ = 1)", 1)):
         r = rows.get(key)
@@ -160,7 +164,7 @@ def _pod_section(group, records, out_dir, figures) -> list[str]:
     # ---------------------------------------------------------------- Table I
     out += ["### Table I analogue: POD loss at several latent feature dimensions n", ""]
     out += missing_lines(missing_names(records, _expected(group, records, "dims")),
-                         f"`python -m experiments pod run --study dims --protocol {proto}{tag}`")
+                         _command("dims", group, records))
     t = []
     dims = sorted(set(DIMS) | {256} | {k[1] for k in rows if k[0] == "pod"} | set(PAPER_TABLE1))
     for n in dims:

@@ -15,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -27,7 +28,8 @@ from experiments.common.report import DASH, pm, protocol_of, tag_of
 from experiments.common.stats import mean_std
 
 __all__ = ["result_path", "arrays_path", "load_run_arrays", "collect", "describe_settings", "epoch_seconds",
-           "missing_names", "expected_seeds", "group_heading", "accuracy_row", "accuracy_aggregates"]
+           "missing_names", "expected_seeds", "group_heading", "accuracy_row", "accuracy_aggregates",
+           "OVERRIDE_FLAGS", "study_command"]
 
 
 def result_path(results_dir, group: str, experiment: str, name: str) -> Path:
@@ -108,19 +110,70 @@ def expected_seeds(group: str, records, protocols: dict):
     return None
 
 
+#: settings a study command can override: config field -> (flag, TrainConfig's default); the "Produce them
+#: with" commands of a tagged group repeat those on which its runs differ from the protocol
+OVERRIDE_FLAGS = {"epochs": ("--epochs", 1), "train_per_class": ("--train-per-class", None),
+                  "test_per_class": ("--test-per-class", None), "bn_recal_batches": ("--bn-recal-batches", 0),
+                  "width": ("--width", 1.0), "lr_milestones": ("--lr-milestones", [])}
+
+
+def study_command(experiment: str, study: str, group: str, records, protocols: dict, *, common: dict,
+                  plan) -> str:
+    """The backticked ``python -m experiments EXPERIMENT run --study STUDY --protocol P`` that plans the runs of
+    ``study`` in ``group``.
+
+    For a tagged group (``<protocol>-<tag>``) it adds ``--tag``, ``--seeds`` when the group's seeds are not the
+    protocol's for that study, and the flag of each :data:`OVERRIDE_FLAGS` setting on which the group's runs
+    agree and differ from the protocol's (``{**common, **protocols[P][EXPERIMENT]}``), where ``plan`` (the
+    study's options dataclass) has that option: the runs it plans then match the ones the group holds. A
+    setting no flag can express (the whole split, no milestones) is left out.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> Plan = dataclasses.make_dataclass("Plan", ["epochs", "lr_milestones"])
+    >>> protocols = {"converged": {"pod": {"epochs": 30, "lr_milestones": [12, 20], "seeds": (0, 1, 2)},
+    ...                            "table_seeds": {"table6": (0, 1, 2, 3, 4, 5)}}}
+    >>> recs = [{"config": {"epochs": 60, "lr_milestones": [24, 40], "seed": s}} for s in (0, 1, 2)]
+    >>> study_command("pod", "table6", "converged-long", recs, protocols, common={}, plan=Plan)
+    '`python -m experiments pod run --study table6 --protocol converged --tag long --seeds 0 1 2 --epochs 60 --lr-milestones 24 40`'
+    >>> study_command("pod", "table6", "converged", recs, protocols, common={}, plan=Plan)
+    '`python -m experiments pod run --study table6 --protocol converged`'
+    """
+    proto, tag = protocol_of(group), tag_of(group)
+    cmd = f"python -m experiments {experiment} run --study {study} --protocol {proto}"
+    if tag is None or proto not in protocols:
+        return f"`{cmd}`"
+    cmd += f" --tag {tag}"
+    fields = {**common, **protocols[proto][experiment]}
+    seeds = sorted({r["config"]["seed"] for r in records})
+    if seeds and tuple(seeds) != tuple(protocols[proto].get("table_seeds", {}).get(study, fields.get("seeds", ()))):
+        cmd += " --seeds " + " ".join(map(str, seeds))
+    options = {f.name for f in dataclasses.fields(plan)}
+    for key, (flag, default) in OVERRIDE_FLAGS.items():
+        values = {json.dumps(r["config"].get(key, default)) for r in records}
+        if key not in options or len(values) != 1:
+            continue
+        value = json.loads(values.pop())
+        if value in (None, []) or value == fields.get(key, default):     # no flag sets the whole split
+            continue
+        cmd += f" {flag} " + (" ".join(map(str, value)) if isinstance(value, list) else str(value))
+    return f"`{cmd}`"
+
+
 _RESNET_KEYS = ["train_per_class", "test_per_class", "epochs", "lr_milestones", "batch_size", "lr", "momentum",
                 "weight_decay", "augment", "width"]
 _TAG_NOTE = " — a tagged group: its settings may differ from the protocol's, the run line below is what ran"
 
 
-def group_heading(group: str, records, protocols: dict) -> tuple[str, str, list[str]]:
-    """``(protocol, " --tag T" or "", heading lines)`` of one group's section in the MFD / POD reports."""
+def group_heading(group: str, records, protocols: dict) -> list[str]:
+    """The heading lines of one group's section in the MFD / POD reports."""
     proto, tag = protocol_of(group), tag_of(group)
     desc = protocols.get(proto, {}).get("description", "")
     c0, s0 = records[0]["config"], records[0]["summary"]
     runs = (f"{s0['train_size']} train / {s0['test_size']} test images; " + describe_settings(records, _RESNET_KEYS)
             + f"; ResNet18 {s0['num_parameters']:,} parameters (seed {c0['seed']} run)")
-    return proto, (f" --tag {tag}" if tag else ""), [
+    return [
         f"## Results: `{group}`", "", f"Protocol **{group}** ({desc}){_TAG_NOTE if tag else ''}. Runs: {runs}.", ""]
 
 
