@@ -11,7 +11,9 @@
 #   again with lr/10 after epoch 20 (group converged-step: I = 0, 50, 200 and the two rescale twins, 15 runs,
 #   about 2.2 h at Figure 5's run time), the protocol that can decide Figure 5's final-window claim; and POD
 #   Table VI at twice the converged schedule (group converged-long: 60 epochs, lr/10 after 24 and 40, seeds 0-2,
-#   6 runs), the control that asks whether POD's gap to softmax is training it has not had.
+#   6 runs), the control that asks whether POD's gap to softmax is training it has not had; and POD Table I
+#   (latent dimension n = 9, 32, 128, 512 beside the Table VI runs' 256, seeds 0-2, 12 runs, about 45 min of wall
+#   clock on an AMD EPYC VM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-2}"
@@ -26,5 +28,6 @@ run pod run --study table6 --protocol converged --jobs "$JOBS" --no-report
 run pod run --study table5 --protocol converged --jobs "$JOBS" --no-report
 run cs run --study fig5 --protocol converged --tag step --lr-milestones 20 --iters 0 50 200 --jobs "$JOBS" --no-report
 run pod run --study table6 --protocol converged --tag long --epochs 60 --lr-milestones 24 40 --seeds 0 1 2 --jobs "$JOBS" --no-report
+run pod run --study dims --protocol converged --jobs "$JOBS" --no-report
 for e in cs mfd pod; do run "$e" report; done
 run claims report --readme README.md
