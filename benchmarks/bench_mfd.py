@@ -40,6 +40,7 @@ from theory.batched.pearson import mfd_loss
 #: per-process scratch for the Trainers' run directories (nothing in them is kept); removed at exit
 _SCRATCH = tempfile.TemporaryDirectory(prefix="bench_mfd_")
 
+
 def _data(n: int, shape=(1, 28, 28), classes: int = 10, seed: int = 0) -> ImageData:
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8)

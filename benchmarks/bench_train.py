@@ -70,6 +70,7 @@ STEPS = {"cnn1": 3, "cnn2": 2, "resnet18": 8}
 #: per-process scratch for the Trainers' run directories (nothing in them is kept); removed at exit
 _SCRATCH = tempfile.TemporaryDirectory(prefix="bench_train_")
 
+
 def cpu_name() -> str:
     try:
         for line in open("/proc/cpuinfo"):
