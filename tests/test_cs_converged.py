@@ -10,6 +10,7 @@ from experiments.cs.converged import arm_of, by_arm, convergence, cs_claims, run
 from experiments.cs.run import fig5_runs, table5_runs
 from experiments.cs.spec import ARMS, CONVERGED_ARMS, CSPlan
 from experiments.common.cli import UsageError
+from experiments.training.runs import identity
 from tests.training_fixtures import write_fashion_mnist
 
 
@@ -123,8 +124,22 @@ def test_every_arm_end_to_end_through_the_report(tmp_path):
     text = (rep / "REPORT.md").read_text()
     assert "Trained kernels against their feature maps" in text
     assert "Table 5, converged design" in text and "**Claims**" in text and "Smaller models suffice" in text
-    assert "bf16 autocast leaves accuracy unchanged" in text and "Still to run" in text
+    assert "bf16 autocast leaves accuracy unchanged" in text
+    assert "Still to run" not in text                 # the tagged group's runs are those of its seed: all there
     assert (rep / "figures" / "converged_curves_converged-ci.png").stat().st_size > 1000
+    # one run gone: the report names it, and its command (the group's settings) plans exactly that run again
+    (res / "cnn2-alg1-s0.json").unlink()
+    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep), "--no-figures"]) == 0
+    line = next(x for x in (rep / "REPORT.md").read_text().splitlines() if x.startswith("**Still to run**"))
+    assert line.startswith(f"**Still to run** (1 of {len(CONVERGED_ARMS)}): `cnn2-alg1-s0`.")
+    cmd = line.split(". `")[1].split("`")[0]
+    assert cmd == ("python -m experiments cs run --study table5 --protocol converged --tag ci --seeds 0 --epochs 2 "
+                   "--train-per-class 6 --test-per-class 2 --init-iters 3 --jobs 2")
+    opts = CSPlan(study="table5", protocol="converged", tag="ci", seeds=[0], epochs=2, train_per_class=6,
+                  test_per_class=2, init_iters=3).validate()
+    planned = {r.name: r for r in table5_runs(opts)}
+    want = next(r for r in recs if r["config"]["name"] == "cnn2-alg1-s0")["config"]
+    assert identity(planned["cnn2-alg1-s0"].config) == identity({**want, "data_root": None})
 
 
 def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):

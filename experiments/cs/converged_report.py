@@ -12,10 +12,11 @@ from experiments.common.power import min_detectable_effect
 from experiments.common.report import figure_lines, fmt_g, markdown_table, pyplot, save_figure
 from experiments.common.stats import mean_std
 from experiments.training.converged_report import compute_lines, mean_curve
+from experiments.training.results import expected_seeds, study_command
 
 from .kernels import MEASURES
 from .converged import FLAT_PP, TARGET_BELOW_PP, WINDOW, baseline_of, by_arm, convergence, cs_claims, paired
-from .spec import ARM_LABELS, ARMS, CONVERGED_ARMS, MODEL_LABELS, PROTOCOLS
+from .spec import ARM_LABELS, ARMS, CONVERGED_ARMS, METHODS, MODEL_LABELS, PROTOCOLS, TABLE5_COMMON, CSPlan
 
 __all__ = ["converged_section", "converged_claims", "kernels_lines", "fig5_section", "fig5_claims"]
 
@@ -89,6 +90,18 @@ def converged_claims(records, group: str) -> list:
     return cs_claims(by_arm(records), group)
 
 
+def _method_flags(records) -> str:
+    """``--init-iters`` / ``--beta`` where the runs' Algorithm 1 / 2 settings are one value other than the
+    methods' (a tagged group's; the rest of its settings: :func:`study_command`)."""
+    out = ""
+    for flag, key in (("--init-iters", "cs_init_iters"), ("--beta", "cs_beta")):
+        values = {r["config"].get(key) for r in records} - {None, 0, 0.0}
+        default = next(m[key] for m in METHODS.values() if key in m)
+        if len(values) == 1 and values != {default}:
+            out += f" {flag} {values.pop()}"
+    return out
+
+
 def converged_section(group: str, records, out_dir, *, figures: bool = True) -> list[str]:
     """Markdown lines of the converged Table 5 section of ``group``."""
     out_dir = Path(out_dir)
@@ -159,12 +172,14 @@ def converged_section(group: str, records, out_dir, *, figures: bool = True) -> 
     claims = adjust(cs_claims(arms, group))
     lines += ["**Claims** (this group alone; Holm adjustment over its rows; rule in `experiments/common/claims.py`):",
               "", markdown_table(claims_table(claims), headers=CLAIM_HEADERS, numparse=False), ""]
-    missing = sorted(f"{m}-{a}-s{s}" for m, a in planned for s in p["seeds"] if s not in arms.get((m, a), {}))
+    want = expected_seeds(group, records, PROTOCOLS) or p["seeds"]          # a tagged group: the seeds it has
+    missing = sorted(f"{m}-{a}-s{s}" for m, a in planned for s in want if s not in arms.get((m, a), {}))
     if missing:
-        lines += [f"**Still to run** ({len(missing)} of {len(planned) * len(p['seeds'])}): "
+        cmd = study_command("cs", "table5", group, records, PROTOCOLS, common=TABLE5_COMMON, plan=CSPlan,
+                            entry="table5", extra=_method_flags(records) + " --jobs 2")
+        lines += [f"**Still to run** ({len(missing)} of {len(planned) * len(want)}): "
                   + ", ".join(f"`{x}`" for x in missing[:60]) + (" …" if len(missing) > 60 else "")
-                  + ". `python -m experiments cs run --study table5 --protocol converged --jobs 2` runs them "
-                  "(done runs are skipped, interrupted ones resume).", ""]
+                  + f". {cmd} runs them (done runs are skipped, interrupted ones resume).", ""]
     if figures and records:
         lines += figure_lines(_curves_figure(arms, out_dir, group))
     lines += [f"Steps to target: SGD steps until the recalibrated test accuracy first reaches the baseline's mean "

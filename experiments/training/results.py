@@ -118,7 +118,7 @@ OVERRIDE_FLAGS = {"epochs": ("--epochs", 1), "train_per_class": ("--train-per-cl
 
 
 def study_command(experiment: str, study: str, group: str, records, protocols: dict, *, common: dict,
-                  plan) -> str:
+                  plan, entry: str | None = None, extra: str = "") -> str:
     """The backticked ``python -m experiments EXPERIMENT run --study STUDY --protocol P`` that plans the runs of
     ``study`` in ``group``.
 
@@ -126,7 +126,8 @@ def study_command(experiment: str, study: str, group: str, records, protocols: d
     protocol's for that study, and the flag of each :data:`OVERRIDE_FLAGS` setting on which the group's runs
     agree and differ from the protocol's (``{**common, **protocols[P][EXPERIMENT]}``), where ``plan`` (the
     study's options dataclass) has that option: the runs it plans then match the ones the group holds. A
-    setting no flag can express (the whole split, no milestones) is left out.
+    setting no flag can express (the whole split, no milestones) is left out. ``entry`` is the protocols'
+    key of the study's settings when it is not ``experiment`` (CS: ``table5``); ``extra`` ends the command.
 
     Examples
     --------
@@ -143,9 +144,9 @@ def study_command(experiment: str, study: str, group: str, records, protocols: d
     proto, tag = protocol_of(group), tag_of(group)
     cmd = f"python -m experiments {experiment} run --study {study} --protocol {proto}"
     if tag is None or proto not in protocols:
-        return f"`{cmd}`"
+        return f"`{cmd}{extra}`"
     cmd += f" --tag {tag}"
-    fields = {**common, **protocols[proto][experiment]}
+    fields = {**common, **protocols[proto][entry or experiment]}
     seeds = sorted({r["config"]["seed"] for r in records})
     if seeds and tuple(seeds) != tuple(protocols[proto].get("table_seeds", {}).get(study, fields.get("seeds", ()))):
         cmd += " --seeds " + " ".join(map(str, seeds))
@@ -158,7 +159,7 @@ def study_command(experiment: str, study: str, group: str, records, protocols: d
         if value in (None, []) or value == fields.get(key, default):     # no flag sets the whole split
             continue
         cmd += f" {flag} " + (" ".join(map(str, value)) if isinstance(value, list) else str(value))
-    return f"`{cmd}`"
+    return f"`{cmd}{extra}`"
 
 
 _RESNET_KEYS = ["train_per_class", "test_per_class", "epochs", "lr_milestones", "batch_size", "lr", "momentum",
