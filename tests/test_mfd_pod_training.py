@@ -29,7 +29,7 @@ from experiments.training.data import ImageData
 from experiments.training.engine import TrainConfig, Trainer
 from experiments.training.models import STAGES, capture_stages
 from experiments.training.results import OVERRIDE_FLAGS, study_command
-from tests.training_fixtures import write_fashion_mnist
+from tests.training_fixtures import temp_entries, write_fashion_mnist
 from theory.reference import pearson as ref_pearson
 from theory.reference import pedcc as ref_pedcc
 
@@ -146,9 +146,9 @@ def test_mfd_benchmark_runs(tmp_path, capsys, monkeypatch):
     assert "MFD overhead" in text and "target" in text
     r = json.loads(out.read_text())["results"][0]
     assert r["softmax_step_s"] > 0 and r["mfd_step_s"] > 0 and set(r["mfd_loss_per_stage"]) == set(STAGES)
-    assert _ours(scratch) == [Path(bench._SCRATCH.name).name]    # run dirs: one scratch dir
+    assert temp_entries(scratch) == [Path(bench._SCRATCH.name).name]    # run dirs: one scratch dir
     bench._SCRATCH.cleanup()
-    assert _ours(scratch) == []
+    assert temp_entries(scratch) == []
 
 
 # ------------------------------------------------------------------------------------------------ POD
@@ -357,8 +357,3 @@ def test_difference_sentence():
     assert "not resolvable" in difference_sentence([0.80, 0.90], [0.81, 0.89], what="x")
     assert "missing" in difference_sentence([], [0.8], what="x")
     assert "no error bar" in difference_sentence([0.8], [0.9], what="x")
-
-
-def _ours(tmp) -> list[str]:
-    """Entries of a temporary directory, less torch's own cache directory (``torchinductor_<user>``)."""
-    return sorted(q.name for q in Path(tmp).iterdir() if not q.name.startswith("torchinductor_"))

@@ -277,6 +277,8 @@ def test_bench_train_runs_and_records_every_variant(tmp_path, capsys, monkeypatc
     import importlib.util
     import tempfile
 
+    from tests.training_fixtures import temp_entries
+
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -300,11 +302,6 @@ def test_bench_train_runs_and_records_every_variant(tmp_path, capsys, monkeypatc
     kinds = {v: [type(m).__name__ for m in bench.make_trainer("cnn1", v, 1, batch=8).model][2:4] for v in ("old", "new")}
     assert kinds == {"old": ["LeakyReLU", "MaxPool2d"], "new": ["MaxPool2d", "LeakyReLU"]}
     # the Trainers' run directories live in one scratch directory that is removed at exit, nowhere else
-    assert _ours(scratch) == [Path(bench._SCRATCH.name).name]
+    assert temp_entries(scratch) == [Path(bench._SCRATCH.name).name]
     bench._SCRATCH.cleanup()
-    assert _ours(scratch) == []
-
-
-def _ours(tmp) -> list[str]:
-    """Entries of a temporary directory, less torch's own cache directory (``torchinductor_<user>``)."""
-    return sorted(q.name for q in Path(tmp).iterdir() if not q.name.startswith("torchinductor_"))
+    assert temp_entries(scratch) == []

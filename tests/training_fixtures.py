@@ -1,4 +1,5 @@
-"""Writers of small data sets in the exact on-disk formats the training loaders read (tests only)."""
+"""Writers of small data sets in the exact on-disk formats the training loaders read, and what a test checks a
+command left in a temporary directory (tests only)."""
 
 from __future__ import annotations
 
@@ -114,3 +115,9 @@ def write_tiny_imagenet(root, wnids=("n01443537", "n01629819", "n01641577"), n_t
         out["test"].append((p, c, arr))
     (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     return out
+
+
+def temp_entries(tmp) -> list[str]:
+    """Names in a temporary directory, less torch's own cache directory (``torchinductor_<user>``): what a
+    command under test left there."""
+    return sorted(q.name for q in Path(tmp).iterdir() if not q.name.startswith("torchinductor_"))
