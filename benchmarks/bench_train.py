@@ -16,7 +16,14 @@ Variants, each a :class:`experiments.training.engine.Trainer` timed on its own t
   are bit-identical to that path's; the allocator tuning on, as the CLI applied it then;
 * ``new``: the default, ``memory_format='channels_last'``, fp32 (exact: float32 arithmetic throughout), no fill,
   CNN blocks pooling before the activation (the same function, a quarter of the activation's work);
-* ``bf16``: channels_last + ``precision='bf16'`` (bfloat16 autocast of the forward).
+* ``bf16``: channels_last + ``precision='bf16'`` (bfloat16 autocast of the forward);
+* ``jobs``: a plan's throughput with ``--jobs N`` (``--plan-jobs``, default: ``--threads``): ``N`` worker
+  processes of one torch thread each, as :class:`experiments.common.executors.LocalPool` runs a plan's runs
+  (:func:`experiments.training.runs.worker_setup`), each training the ``new`` variant at once on its own copy
+  of the data; its time is the wall time until all ``N`` are done divided by ``N`` (seconds per run's epoch), its
+  images/s ``N`` epochs' images over that wall time. The sequential variants above are one run at a time on
+  ``--threads`` threads, as a plan without ``--jobs`` runs. The workers are started once (their start-up,
+  spawn to first timed epoch, is printed, not counted: a plan's pool starts once).
 
 The variants are interleaved: each of ``--rounds`` rounds times every variant of every model once, in an order
 rotated from round to round, so that load changes and order effects hit all alike. Reported: median images/s
@@ -29,7 +36,7 @@ Also printed: the optimiser step alone (torch's per-parameter loop, ``foreach``,
 bit-identical to the loop.
 
 Usage: ``python benchmarks/bench_train.py [--models cnn1 cnn2 resnet18] [--rounds 5] [--threads 2]
-[--json FILE]``. Data: the first images of the real Fashion-MNIST training split when installed, else random
+[--plan-jobs N] [--json FILE]``. Data: the first images of the real Fashion-MNIST training split when installed, else random
 uint8 images (timing only: the numbers do not depend on the pixel values).
 """
 
@@ -41,6 +48,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,6 +190,63 @@ def optimizer_steps(model: str, reps: int = 20) -> dict:
                                                  for m in finals}}
 
 
+class PlanWorkers:
+    """``jobs`` worker processes (this script with ``--worker``), one torch thread each, that time one epoch of the
+    ``new`` variant of ``model`` together on each ``go``; :meth:`time` returns the wall seconds until all are done.
+
+    A line protocol on the workers' stdin / stdout (lines starting ``@@``); the workers' temporary directories go
+    where this process's do (``TMPDIR``), and are removed when they exit (:meth:`close`)."""
+
+    def __init__(self, model: str, jobs: int, steps: int, batch: int | None):
+        env = dict(os.environ, TMPDIR=tempfile.gettempdir())
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", model, "--steps", str(steps)]
+        cmd += ["--batch", str(batch)] if batch else []
+        t0 = time.perf_counter()
+        self.procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                      for _ in range(jobs)]
+        for p in self.procs:
+            self._read(p)
+        self.startup = time.perf_counter() - t0
+
+    @staticmethod
+    def _read(p) -> str:
+        for line in p.stdout:
+            if line.startswith("@@"):
+                return line[2:].strip()
+        raise RuntimeError(f"bench_train worker exited with code {p.wait()}")
+
+    def time(self) -> float:
+        t0 = time.perf_counter()
+        for p in self.procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in self.procs:
+            self._read(p)
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.stdin.close()
+                p.wait()
+
+
+def _worker(model: str, steps: int, batch: int | None) -> int:
+    """The ``--worker`` side of :class:`PlanWorkers`: one thread and the allocator setting, as a pool worker."""
+    from experiments.training.runs import worker_setup
+
+    worker_setup(1)
+    tr = make_trainer(model, "new", steps, batch)
+    with engine._determinism(True):
+        time_variant(tr, "new")                                   # warm-up (oneDNN primitives)
+        print("@@ready", flush=True)
+        for line in sys.stdin:
+            if line.strip() != "go":
+                break
+            print(f"@@{time_variant(tr, 'new')[0]}", flush=True)
+    return 0
+
+
 def _cpu_busy(interval: float = 1.0) -> float:
     """Share of all CPUs busy over ``interval`` seconds while this process sleeps (others' load), from /proc/stat."""
     def read():
@@ -226,8 +291,17 @@ def main(argv=None) -> int:
     ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
                     help="before each model's variants in a round, wait up to S seconds until other processes use "
                          "under 10%% of the CPUs for 2 s (a shared machine; default 0: do not wait)")
+    ap.add_argument("--plan-jobs", type=int, default=None, metavar="N",
+                    help="the 'jobs' variant: N one-thread worker processes at once, as a plan's --jobs N runs "
+                         "(default: --threads; 0 or 1: not measured)")
     ap.add_argument("--json", default=None, help="also write every measurement to this JSON file")
+    ap.add_argument("--worker", default=None, choices=list(MODELS), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.worker:
+        return _worker(a.worker, a.steps or STEPS[a.worker], a.batch)
+    jobs = a.threads if a.plan_jobs is None else a.plan_jobs
+    if jobs < 0 or a.rounds < 1 or a.threads < 1:
+        ap.error(f"--plan-jobs >= 0, --rounds >= 1, --threads >= 1 expected, got {jobs}, {a.rounds}, {a.threads}")
     from tabulate import tabulate
 
     torch.set_num_threads(a.threads)
@@ -239,35 +313,46 @@ def main(argv=None) -> int:
     machine = f"{cpu_name()}, {os.cpu_count()} CPUs"
     print(f"# {cmd}   ({stamp}; {machine}; load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} at start)")
     print(f"# torch {torch.__version__}, {a.threads} threads, malloc tuning {'on' if malloc else 'off'}, "
-          f"{a.rounds} interleaved rounds, medians")
+          f"{a.rounds} interleaved rounds, medians" + (f"; 'jobs': {jobs} one-thread worker processes" if jobs > 1
+                                                       else ""))
 
-    trainers, steps = {}, {}
+    trainers, steps, workers = {}, {}, {}
     for m in a.models:
         steps[m] = a.steps or STEPS[m]
         for v in VARIANTS:
             trainers[m, v] = make_trainer(m, v, steps[m], a.batch)
     flops = {m: flops_per_image(trainers[m, "old"]) for m in a.models}
-    times = {k: [] for k in trainers}
+    variants = list(VARIANTS) + (["jobs"] if jobs > 1 else [])
+    times = {(m, v): [] for m in a.models for v in variants}
     util = {k: [] for k in trainers}
     round_load, waits = [], []
     peaks = {"float32": [], "bfloat16": []}
-    order = list(trainers)
-    with engine._determinism(True):
-        for k in order:                                           # warm-up: one pass each (oneDNN primitives)
-            time_variant(trainers[k], k[1])
-        for r in range(a.rounds):
-            round_load.append(os.getloadavg()[0])
-            for dt, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
-                peaks[name].append(peak(dt, size=a.peak_size))
-            for m in a.models:
-                if a.wait_quiet:
-                    waits.append(wait_quiet(a.wait_quiet))
-                vs = list(VARIANTS)
-                vs = vs[r % len(vs):] + vs[:r % len(vs)]
-                for v in vs:
-                    t, u = time_variant(trainers[m, v], v)
-                    times[m, v].append(t)
-                    util[m, v].append(u)
+    try:
+        for m in a.models if jobs > 1 else ():
+            workers[m] = PlanWorkers(m, jobs, steps[m], a.batch)
+        if workers:
+            print("# 'jobs' workers' start-up (spawn, imports, data, one warm-up epoch; not timed below): "
+                  + ", ".join(f"{LABELS[m]} {w.startup:.1f} s" for m, w in workers.items()))
+        with engine._determinism(True):
+            for k in trainers:                                    # warm-up: one pass each (oneDNN primitives)
+                time_variant(trainers[k], k[1])
+            for r in range(a.rounds):
+                round_load.append(os.getloadavg()[0])
+                for dt, name in ((torch.float32, "float32"), (torch.bfloat16, "bfloat16")):
+                    peaks[name].append(peak(dt, size=a.peak_size))
+                for m in a.models:
+                    if a.wait_quiet:
+                        waits.append(wait_quiet(a.wait_quiet))
+                    for v in variants[r % len(variants):] + variants[:r % len(variants)]:
+                        if v == "jobs":
+                            times[m, v].append(workers[m].time() / jobs)
+                            continue
+                        t, u = time_variant(trainers[m, v], v)
+                        times[m, v].append(t)
+                        util[m, v].append(u)
+    finally:
+        for w in workers.values():
+            w.close()
     load1 = os.getloadavg()
     peak_best = {k: {p: max(r[p] for r in rs) for p in ("mm", "conv1x1")} for k, rs in peaks.items()}
 
@@ -276,28 +361,30 @@ def main(argv=None) -> int:
         n = steps[m] * trainers[m, "old"].cfg.batch_size
         r = {"batch": trainers[m, "old"].cfg.batch_size, "steps": steps[m], "images": n,
              "train_mflop_per_image": flops[m] / 1e6, "variants": {}}
-        for v in VARIANTS:
+        for v in variants:
             ips = [n / t for t in times[m, v]]
             ratio = [t_old / t for t_old, t in zip(times[m, "old"], times[m, v])]
             pk = peak_best["bfloat16" if v == "bf16" else "float32"]
             gflops = flops[m] * _med(ips) / 1e9
-            r["variants"][v] = {"seconds": times[m, v], "cpu_utilisation": util[m, v],
+            extra = (dict(VARIANTS["new"], jobs=jobs, threads_per_job=1) if v == "jobs"
+                     else dict(VARIANTS[v], jobs=1, threads_per_job=a.threads))
+            r["variants"][v] = {"seconds": times[m, v], "cpu_utilisation": util.get((m, v)),
                                 "images_per_s": _med(ips), "ratio_to_old": _med(ratio),
                                 "ratio_range": [min(ratio), max(ratio)], "gflop_per_s": gflops,
-                                "fraction_of_peak": gflops / max(pk.values()), **VARIANTS[v]}
+                                "fraction_of_peak": gflops / max(pk.values()), **extra}
         results[m] = r
-        o, nw, bf = (r["variants"][v] for v in ("old", "new", "bf16"))
-        rows.append([LABELS[m], r["batch"], f"{r['train_mflop_per_image']:.0f}",
-                     f"{o['images_per_s']:.0f}", f"{nw['images_per_s']:.0f}", f"{bf['images_per_s']:.0f}",
-                     f"{nw['ratio_to_old']:.2f}x ({nw['ratio_range'][0]:.2f}-{nw['ratio_range'][1]:.2f})",
-                     f"{bf['ratio_to_old']:.2f}x ({bf['ratio_range'][0]:.2f}-{bf['ratio_range'][1]:.2f})",
-                     f"{o['gflop_per_s']:.0f} / {nw['gflop_per_s']:.0f} / {bf['gflop_per_s']:.0f}",
-                     f"{100 * o['fraction_of_peak']:.0f}% / {100 * nw['fraction_of_peak']:.0f}% / "
-                     f"{100 * bf['fraction_of_peak']:.0f}%"])
+        vr = r["variants"]
+        rows.append([LABELS[m], r["batch"], f"{r['train_mflop_per_image']:.0f}"]
+                    + [f"{vr[v]['images_per_s']:.0f}" for v in variants]
+                    + [f"{vr[v]['ratio_to_old']:.2f}x ({vr[v]['ratio_range'][0]:.2f}-{vr[v]['ratio_range'][1]:.2f})"
+                       for v in variants[1:]]
+                    + [" / ".join(f"{vr[v]['gflop_per_s']:.0f}" for v in variants),
+                       " / ".join(f"{100 * vr[v]['fraction_of_peak']:.0f}%" for v in variants)])
     print()
-    print(tabulate(rows, headers=["model", "batch", "train MFLOP/img", "old img/s", "new img/s", "bf16 img/s",
-                                  "new/old (min-max)", "bf16/old (min-max)", "GFLOP/s old / new / bf16",
-                                  "of peak old / new / bf16"], tablefmt="github"))
+    names = " / ".join(variants)
+    print(tabulate(rows, headers=["model", "batch", "train MFLOP/img"] + [f"{v} img/s" for v in variants]
+                   + [f"{v}/old (min-max)" for v in variants[1:]] + [f"GFLOP/s {names}", f"of peak {names}"],
+                   tablefmt="github"))
     f32, b16 = peak_best["float32"], peak_best["bfloat16"]
     print(f"\npeak (best round, median of 5 calls): fp32 torch.mm {a.peak_size}² {f32['mm']:.0f} GFLOP/s, 1x1 conv "
           f"{f32['conv1x1']:.0f} GFLOP/s; bf16 torch.mm {b16['mm']:.0f}, 1x1 conv {b16['conv1x1']:.0f} GFLOP/s "
@@ -305,6 +392,11 @@ def main(argv=None) -> int:
     print("targets: new/old >= 1.4x for every model (exact fp32), bf16/old >= 1.7x: " + ", ".join(
         f"{LABELS[m]} {'met' if results[m]['variants']['new']['ratio_to_old'] >= 1.4 else 'NOT met'} / "
         f"{'met' if results[m]['variants']['bf16']['ratio_to_old'] >= 1.7 else 'NOT met'}" for m in a.models))
+    if jobs > 1:
+        print(f"a plan's throughput, --jobs {jobs} (one thread each, exact fp32) against the old path one run at a "
+              f"time on {a.threads} threads: " + ", ".join(
+                  f"{LABELS[m]} {results[m]['variants']['jobs']['ratio_to_old']:.2f}x "
+                  f"({'>=' if results[m]['variants']['jobs']['ratio_to_old'] >= 1.4 else '<'} 1.4x)" for m in a.models))
 
     opt = {m: optimizer_steps(m) for m in a.models}
     print()
@@ -324,6 +416,8 @@ def main(argv=None) -> int:
     if a.json:
         write_json_atomic(a.json, {"command": cmd, "date": stamp, "machine": machine, "torch": torch.__version__,
                                    "threads": a.threads, "rounds": a.rounds, "malloc_tuned": malloc,
+                                   "plan_jobs": jobs,
+                                   "jobs_startup_s": {m: w.startup for m, w in workers.items()},
                                    "load_average_start": list(load0), "load_average_end": list(load1),
                                    "load_1min_per_round": round_load,
                                    "quiet_waits": [{"seconds": w, "others_cpu_share": b} for w, b in waits],

@@ -288,13 +288,19 @@ def test_bench_train_runs_and_records_every_variant(tmp_path, capsys, monkeypatc
     spec.loader.exec_module(bench)
     out = tmp_path / "b.json"
     assert bench.main(["--models", "resnet18", "--rounds", "1", "--steps", "1", "--batch", "8", "--threads", "1",
-                       "--peak-size", "128", "--json", str(out)]) == 0
+                       "--peak-size", "128", "--plan-jobs", "2", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# python ") and "load average" in text.splitlines()[0] and "new/old" in text
+    assert "a plan's throughput, --jobs 2" in text
     r = json.loads(out.read_text())
     v = r["models"]["resnet18"]["variants"]
-    assert set(v) == {"old", "new", "bf16"} and v["old"]["ratio_to_old"] == 1.0
+    assert set(v) == {"old", "new", "bf16", "jobs"} and v["old"]["ratio_to_old"] == 1.0
     assert v["bf16"]["precision"] == "bf16" and v["new"]["memory_format"] == "channels_last"
+    # the plan variant: two one-thread worker processes of the new path, each timed in the round
+    assert (v["jobs"]["jobs"], v["jobs"]["threads_per_job"], v["jobs"]["memory_format"]) == (2, 1, "channels_last")
+    assert (v["old"]["jobs"], v["old"]["threads_per_job"]) == (1, 1) and len(v["jobs"]["seconds"]) == 1
+    assert v["jobs"]["images_per_s"] == pytest.approx(8 / v["jobs"]["seconds"][0])
+    assert r["plan_jobs"] == 2 and r["jobs_startup_s"]["resnet18"] > 0
     assert r["models"]["resnet18"]["train_mflop_per_image"] > 0 and r["peak_best"]["float32"]["mm"] > 0
     assert r["optimizer_step"]["resnet18"]["bit_identical_to_loop"]["foreach"] is True
     assert torch.utils.deterministic.fill_uninitialized_memory is True          # restored after the benchmark
