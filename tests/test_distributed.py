@@ -70,7 +70,9 @@ def _torchrun():
 
 
 def _launch(out, data, probe, log, *extra, **env_extra):
-    env = dict(os.environ, FASHION_MNIST_DIR=str(data), OMP_NUM_THREADS="1", WRITE_PROBE_ROOT=str(out),
+    tmp = Path(log).parent / "tmp"                 # torchrun's torchelastic_* folders: under tmp_path, not /tmp
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, FASHION_MNIST_DIR=str(data), OMP_NUM_THREADS="1", WRITE_PROBE_ROOT=str(out), TMPDIR=str(tmp),
                WRITE_PROBE_LOG=str(log), PYTHONPATH=os.pathsep.join([str(probe), str(ROOT),
                                                                      os.environ.get("PYTHONPATH", "")]),
                **{k: str(v) for k, v in env_extra.items()})

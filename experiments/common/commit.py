@@ -25,12 +25,13 @@ inside :func:`deferred_writes`: its writes under the output folder are collected
 
 Examples
 --------
->>> import tempfile, pathlib
+>>> import tempfile, pathlib, shutil
 >>> d = pathlib.Path(tempfile.mkdtemp()) / "out"
 >>> _ = write_folder_atomic(d, {d / "a.json": "1", d / "b.md": "2"})
 >>> _ = write_folder_atomic(d, {d / "a.json": "3"}, owned=r".*\\.(json|md)")    # b.md is an old output: gone
 >>> sorted(p.name for p in d.iterdir()), (d / "a.json").read_text()
 (['a.json'], '3')
+>>> shutil.rmtree(d.parent)
 """
 
 from __future__ import annotations
@@ -347,6 +348,7 @@ def deferred_writes(root, *, owned=None):
     False
     >>> sorted(p.name for p in d.iterdir())
     ['a.md']
+    >>> import shutil; shutil.rmtree(d.parent)
     """
     buf: dict = {}
     token = DEFERRED.set((os.path.abspath(root), buf))

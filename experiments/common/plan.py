@@ -20,6 +20,7 @@ Example
 [1, 4]
 >>> plan.run(items, dry_run=True) and sorted(p.name for p in d.iterdir())
 ['a.json', 'b.json']
+>>> import shutil; shutil.rmtree(d)
 """
 
 from __future__ import annotations
