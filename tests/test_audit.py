@@ -115,22 +115,35 @@ def _cli(*args):
                           timeout=120)
 
 
-def test_cli_exit_status_and_rerun_line(tmp_path):
-    assert _cli("theory.batched:conv_similarity", "--op", "conv_similarity").returncode == 0
+def _main(capsys, *args):
+    """theory.audit's main in this process: (exit status, stdout, stderr), a usage error's SystemExit included."""
+    from theory.audit import main
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_exit_status_and_rerun_line(tmp_path, capsys):
+    # one real process: `python -m theory.audit` exits with main's status
     r = _cli("theory.batched.variants:conv_similarity_adjacent", "--op", "conv_similarity", "--seeds", "0")
     assert r.returncode == 1 and "cs_convsim2d_adjacent_same_channel" in r.stdout and "ConvSim2D" in r.stdout
+    # the other statuses, in this process (each subprocess would import torch again)
+    assert _main(capsys, "theory.batched:conv_similarity", "--op", "conv_similarity")[0] == 0
     mine = tmp_path / "mine.py"
     mine.write_text("import numpy as np\nfrom theory import reference as R\n"
                     "def broken_lcs(weight, *, d):\n    return 1.01 * R.conv_similarity(weight, d=d)\n")
-    r = _cli(f"{mine}:broken_lcs", "--op", "conv_similarity", "--seeds", "0")
-    assert r.returncode == 1 and "numpy convention" in r.stdout and "agree with no known version" in r.stdout
-    assert "theory.registry.audit('conv_similarity', broken_lcs, seeds=[0], sample=" in r.stdout
+    code, out, _ = _main(capsys, f"{mine}:broken_lcs", "--op", "conv_similarity", "--seeds", "0")
+    assert code == 1 and "numpy convention" in out and "agree with no known version" in out
+    assert "theory.registry.audit('conv_similarity', broken_lcs, seeds=[0], sample=" in out
     (tmp_path / "bad.py").write_text("def two_args(a, b, c):\n    return a\n")
-    r = _cli(f"{tmp_path / 'bad.py'}:two_args", "--op", "conv_similarity")
-    assert r.returncode == 2 and "cannot be called" in r.stderr and "conv_similarity(weight" in r.stderr
-    assert _cli("no_colon", "--op", "conv_similarity").returncode == 2
-    r = _cli("theory.batched:conv_similarity", "--op", "nope")
-    assert r.returncode == 2 and "no operation 'nope'" in r.stderr
+    code, _, err = _main(capsys, f"{tmp_path / 'bad.py'}:two_args", "--op", "conv_similarity")
+    assert code == 2 and "cannot be called" in err and "conv_similarity(weight" in err
+    assert _main(capsys, "no_colon", "--op", "conv_similarity")[0] == 2
+    code, _, err = _main(capsys, "theory.batched:conv_similarity", "--op", "nope")
+    assert code == 2 and "no operation 'nope'" in err
 
 
 def test_ocnn_public_sees_only_lags_up_to_one_and_puts_the_stride_2_target_at_plus_one():

@@ -152,7 +152,7 @@ def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):
                  "--no-report", "--jobs", "2"]) == 0
     names = sorted(p.stem for p in (out / "results" / "converged-ci" / "fig5").glob("*.json"))
     assert names == sorted(f"resnet18-{a}-s{s}" for a in ("I0", "I50", "I50-rescale") for s in (0, 1))
-    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
+    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep), "--no-figures"]) == 0
     text = (rep / "REPORT.md").read_text()
     assert "Figure 5, converged design" in text and "I = 50 rescale twin" in text
     claims = json.loads((rep / "claims.json").read_text())["claims"]
@@ -174,7 +174,7 @@ def test_fig5_with_a_learning_rate_step_is_its_own_group_and_claims(tmp_path):
     assert rec["config"]["lr_milestones"] == [1] and rec["config"]["lr"] == 0.01
     lrs = [h["lr"] for h in rec["history"] if h.get("lr") is not None]
     assert lrs and lrs[-1] == pytest.approx(0.001), rec["history"][-1]
-    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep)]) == 0
+    assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep), "--no-figures"]) == 0
     text = (rep / "REPORT.md").read_text()
     assert "SGD lr 0.01 (lr ×0.1 after epoch 1)" in text
     claims = json.loads((rep / "claims.json").read_text())["claims"]

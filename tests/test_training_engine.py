@@ -48,8 +48,11 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     write_fashion_mnist(data, 6, 3)
     env = _env(FASHION_MNIST_DIR=data)
     full, killed = tmp_path / "full", tmp_path / "killed"
-    subprocess.run(_cli(*RESUME_ARGS, "--out-dir", full), env=env, check=True, cwd=ROOT, timeout=120,
-                   capture_output=True)
+    # the uninterrupted run, alongside the run to kill (one thread each)
+    log = tmp_path / "full.log"
+    with open(log, "w") as fh:
+        whole = subprocess.Popen(_cli(*RESUME_ARGS, "--out-dir", full), env=env, cwd=ROOT,
+                                 stdout=fh, stderr=subprocess.STDOUT)
 
     # the run to kill sleeps after each epoch's checkpoint; SIGKILL once the epoch-1 checkpoint is on disk
     proc = subprocess.Popen(_cli(*RESUME_ARGS, "--out-dir", killed), cwd=ROOT,
@@ -69,6 +72,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    assert whole.wait(timeout=120) == 0, log.read_text()
     ck = torch.load(killed / "checkpoint.pt", weights_only=False)
     assert ck["epoch"] == 1 and not (killed / "result.json").exists()
 
