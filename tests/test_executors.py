@@ -62,6 +62,7 @@ def _results(out) -> dict:
 # one pytest-xdist worker runs the whole module: the module's plans (sequential reference, Ray) once, not per worker
 pytestmark = pytest.mark.xdist_group("executors")
 
+
 def _opts(tmp, out, runs, data):
     return CSPlan(**PLAN, out=str(tmp / out), runs_dir=str(tmp / runs), data_root=str(data)).validate()
 
