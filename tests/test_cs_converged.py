@@ -149,7 +149,7 @@ def test_fig5_converged_end_to_end_with_a_rescale_twin(tmp_path):
     assert main(["cs", "run", "--study", "fig5", "--protocol", "converged", "--iters", "0", "50", "--seeds", "0", "1",
                  "--epochs", "1", "--train-per-class", "4", "--test-per-class", "2", "--width", "0.125", "--tag", "ci",
                  "--out", str(out), "--runs-dir", str(runs), "--data-root", str(data), "--no-progress",
-                 "--no-report", "--jobs", "2"]) == 0
+                 "--no-report"]) == 0
     names = sorted(p.stem for p in (out / "results" / "converged-ci" / "fig5").glob("*.json"))
     assert names == sorted(f"resnet18-{a}-s{s}" for a in ("I0", "I50", "I50-rescale") for s in (0, 1))
     assert main(["cs", "report", "--results", str(out / "results"), "--out", str(rep), "--no-figures"]) == 0
