@@ -15,9 +15,12 @@ settings.register_profile("thorough", max_examples=400, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # under pytest-xdist each worker is one process of several: one torch thread each, so that N workers on N cores
-# do not oversubscribe them (tests that time or thread-count something set their own threads)
+# do not oversubscribe them (tests that time or thread-count something set their own threads); the commands a
+# test starts get the same default, so that a result written in-process and one written by a subprocess record
+# the same thread count, as they do in a serial run
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 DEVICES = ["cpu", pytest.param("cuda", marks=[
     pytest.mark.cuda,
