@@ -44,15 +44,3 @@ needs_fashion_mnist = pytest.mark.skipif(
     reason="Fashion-MNIST is not installed (bash tools/setup-data.sh installs Debian's dataset-fashion-mnist, "
            "or set $FASHION_MNIST_DIR)")
 
-
-#: modules whose end-to-end tests (whole plans, subprocesses, worker pools) take 5-30 s each
-_END_TO_END_FIRST = ("test_distributed", "test_cs_converged", "test_executors", "test_committed_runs_reproduce",
-                     "test_converged_studies", "test_training_engine", "test_training_speed", "test_training_report",
-                     "test_faults", "test_mfd_pod_training")
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, hand out the end-to-end modules first, so that the short tests fill in around them
-    rather than one long test running alone at the end (a stable sort: the order within each part is kept)."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        items.sort(key=lambda item: Path(str(item.fspath)).stem not in _END_TO_END_FIRST)
